@@ -1,0 +1,14 @@
+"""Helper package for the course book *Multilevel Models in Python*.
+
+One module per concern:
+
+- :mod:`multilevel.simulate` -- seeded simulators for the book's examples;
+- :mod:`multilevel.models` -- fitting and summarising linear multilevel models;
+- :mod:`multilevel.plots` -- the book's figure style and shared figures;
+- :mod:`multilevel.data` -- loaders for the real data sets and the book's CSV files.
+"""
+
+from multilevel._checks import MultilevelInputError
+
+__all__ = ["MultilevelInputError"]
+__version__ = "0.1.0"

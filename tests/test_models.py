@@ -1,0 +1,121 @@
+"""Linear multilevel fitters: formulas, hand calculations, and lme4's reference values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import reference
+
+from multilevel import MultilevelInputError, data, models
+
+
+def varcorr(fit: dict, group: str, var1: str | None = "(Intercept)") -> float:
+    """A standard deviation from an lme4 fixture's VarCorr table."""
+    for row in fit["varcorr"]:
+        if row["grp"] == group and row.get("var1") == var1 and row.get("var2") is None:
+            return row["sdcor"]
+    raise KeyError((group, var1))
+
+
+def test_icc_and_design_effect_equal_their_formulas():
+    assert models.icc(0.7, 0.2) == pytest.approx(0.49 / 0.53)
+    # The lecture's 96% is the square root of the variance share.
+    assert np.sqrt(models.icc(0.7, 0.2)) == pytest.approx(0.9615, abs=1e-4)
+    assert models.design_effect(20, 0.3) == pytest.approx(1 + 19 * 0.3)
+    assert models.design_effect(1, 0.9) == 1
+    with pytest.raises(MultilevelInputError):
+        models.design_effect(10, 1.5)
+    with pytest.raises(MultilevelInputError):
+        models.icc(0, 0)
+
+
+@pytest.mark.parametrize("name, reml", [("students_ri_reml", True), ("students_ri_ml", False)])
+def test_fast_random_intercept_equals_lmer(name, reml):
+    ref = reference("lmer_foundation")[name]
+    fit = models.fit_random_intercept(data.load_csv("students_exams"), "score", "hours",
+                                      "student", reml=reml)
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    for term, value in ref["fixef"].items():
+        key = "Intercept" if term == "(Intercept)" else term
+        assert fit.params[key] == pytest.approx(value, rel=1e-6, abs=1e-9)
+        assert fit.bse[key] == pytest.approx(ref["se"][term], rel=1e-5)
+    assert fit.sigma_group == pytest.approx(varcorr(ref, "student"), rel=1e-5)
+    assert fit.sigma_residual == pytest.approx(ref["sigma"], rel=1e-6)
+    modes = np.array(ref["ranef"]["student"]["mode"]).ravel()
+    np.testing.assert_allclose(fit.group_effects.to_numpy(), modes, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, formula, reml", [
+    ("students_ri_reml", "score ~ hours", True),
+    ("hsb_empty_reml", "mAch ~ 1", True),
+    ("hsb_ses_reml", "mAch ~ ses", True),
+    ("hsb_ses_ml", "mAch ~ ses", False),
+])
+def test_fit_mixed_equals_lmer(name, formula, reml):
+    ref = reference("lmer_foundation")[name]
+    frame = data.load_csv("students_exams") if name.startswith("students") else data.load_hsb()
+    group = "student" if name.startswith("students") else "school"
+    fit = models.fit_mixed(frame, formula, group=group, reml=reml)
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-4)
+    for term, value in ref["fixef"].items():
+        assert fit.params[term.strip("()")] == pytest.approx(value, rel=1e-4)
+        assert fit.bse[term.strip("()")] == pytest.approx(ref["se"][term], rel=1e-3)
+    sds = fit.variance_components["sd"]
+    assert sds.iloc[0] == pytest.approx(varcorr(ref, group), rel=1e-4)
+    assert sds["Residual"] == pytest.approx(ref["sigma"], rel=1e-4)
+    if not reml:
+        assert fit.aic == pytest.approx(ref["aic"], abs=1e-3)
+        assert fit.n_params == ref["df"]
+    else:
+        assert np.isnan(fit.aic)
+
+
+def test_fast_and_statsmodels_random_intercept_agree_on_real_data():
+    hsb = data.load_hsb()
+    fast = models.fit_random_intercept(hsb, "mAch", "ses", "school")
+    slow = models.fit_mixed(hsb, "mAch ~ ses", group="school")
+    assert fast.loglik == pytest.approx(slow.loglik, abs=1e-4)
+    assert fast.params["ses"] == pytest.approx(slow.params["ses"], rel=1e-4)
+
+
+def test_cluster_robust_standard_error_equals_hand_formula():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"g": np.repeat(np.arange(12), 4), "x": rng.normal(size=48)})
+    frame["y"] = 1 + frame["x"] + rng.normal(size=12)[frame["g"]] + rng.normal(size=48)
+    fit = models.fit_ols(frame, "y", "x", cluster="g")
+    X = np.column_stack([np.ones(48), frame["x"]])
+    bread = np.linalg.inv(X.T @ X)
+    resid = frame["y"] - X @ (bread @ X.T @ frame["y"])
+    meat = sum(np.outer(X[frame["g"] == g].T @ resid[frame["g"] == g],
+                        X[frame["g"] == g].T @ resid[frame["g"] == g]) for g in range(12))
+    n, k, clusters = 48, 2, 12
+    cr1 = clusters / (clusters - 1) * (n - 1) / (n - k) * bread @ meat @ bread
+    np.testing.assert_allclose(fit.bse.to_numpy(), np.sqrt(np.diag(cr1)), rtol=1e-10)
+
+
+def test_lr_test_matches_loglik_difference_and_refuses_reml():
+    hsb = data.load_hsb()
+    small = models.fit_mixed(hsb, "mAch ~ 1", group="school", reml=False)
+    big = models.fit_mixed(hsb, "mAch ~ ses", group="school", reml=False)
+    test = models.lr_test(small, big)
+    assert test["df"] == 1
+    assert test["statistic"] == pytest.approx(2 * (big.loglik - small.loglik))
+    assert test["p_value"] < 1e-10
+    with pytest.raises(MultilevelInputError, match="ML fits"):
+        models.lr_test(models.fit_mixed(hsb, "mAch ~ 1", group="school"), big)
+    with pytest.raises(MultilevelInputError, match="swap"):
+        models.lr_test(big, small)
+
+
+def test_fit_mixed_reports_optimisers_and_summary():
+    fit = models.fit_mixed(data.load_csv("students_exams"), "score ~ hours", group="student")
+    assert set(fit.attempts.index) == {"powell", "nm"}
+    assert fit.attempts.loc[fit.method, "loglik"] == fit.attempts["loglik"].max()
+    table = fit.fixed_effects
+    assert (table["ci_lower"] < table["estimate"]).all() and (table["estimate"] < table["ci_upper"]).all()
+    assert "REML" in fit.summary() and "hours" in fit.summary()
+    assert len(fit.random_effects) == 100
+
+
+def test_fit_mixed_needs_an_optimiser():
+    with pytest.raises(MultilevelInputError, match="at least one optimiser"):
+        models.fit_mixed(data.load_csv("students_exams"), "score ~ hours", "student", methods=())
