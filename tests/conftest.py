@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import json
 from functools import cache
 from pathlib import Path
@@ -15,7 +16,7 @@ matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "reference"
-BUILD = ROOT / "_build"
+BUILD = Path(os.environ.get("BOOK_BUILD_DIR", ROOT / "_build"))
 HTML = BUILD / "html"
 
 

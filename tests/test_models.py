@@ -119,3 +119,30 @@ def test_fit_mixed_reports_optimisers_and_summary():
 def test_fit_mixed_needs_an_optimiser():
     with pytest.raises(MultilevelInputError, match="at least one optimiser"):
         models.fit_mixed(data.load_csv("students_exams"), "score ~ hours", "student", methods=())
+
+
+def test_fixed_effects_within_equals_dummies_and_statsmodels():
+    import statsmodels.formula.api as smf
+
+    kansas = data.load_csv("kansas_counties")
+    within = models.fit_fixed_effects(kansas, "rep_share", "income", "state")
+    dummies = models.fit_fixed_effects(kansas, "rep_share", "income", "state", method="dummies")
+    reference_fit = smf.ols("rep_share ~ income + C(state) - 1", kansas).fit()
+    assert within.params["income"] == pytest.approx(dummies.params["income"], rel=1e-12)
+    assert within.bse["income"] == pytest.approx(reference_fit.bse["income"], rel=1e-10)
+    np.testing.assert_allclose(within.group_effects.to_numpy(),
+                               reference_fit.params.drop("income").to_numpy(), rtol=1e-10)
+    assert within.df_resid == len(kansas) - 1 - 15
+
+
+def test_fixed_effects_rejects_group_invariant_covariate_by_name():
+    kansas = data.load_csv("kansas_counties")
+    kansas["state_law"] = kansas["state"].str[1:].astype(int) % 2
+    with pytest.raises(MultilevelInputError, match="'state_law' does not vary within any 'state'"):
+        models.fit_fixed_effects(kansas, "rep_share", ["income", "state_law"], "state")
+
+
+def test_fe_dummies_keep_sorted_label_order():
+    dummies = models.fe_dummies(["s2", "s10", "s1", "s2"], prefix="state_")
+    assert list(dummies.columns) == ["state_s1", "state_s10", "state_s2"]
+    assert dummies.sum(axis=1).eq(1).all() and dummies["state_s2"].tolist() == [1, 0, 0, 1]
