@@ -10,7 +10,6 @@ JB_FLAGS := -W -n --keep-going
 # Single-threaded BLAS keeps timings steady and lets chapters run side by side.
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: all book test env chapter bench fixtures data lock clean
