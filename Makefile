@@ -29,6 +29,7 @@ $(STAMP):
 
 book: $(STAMP)
 	$(BIN)/python scripts/cache_guard.py _build
+	$(BIN)/python scripts/execute_chapters.py _build
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
 test: book
@@ -39,10 +40,17 @@ test: book
 chapter: $(STAMP)
 	@test -n "$(CH)" || (echo "usage: make chapter CH=<name of a file in chapters/, without .md>"; exit 2)
 	mkdir -p _build/chapters
-	cd chapters && ../$(BIN)/jupytext --to ipynb --execute --output ../_build/chapters/$(CH).ipynb $(CH).md
+	$(BIN)/jupytext --to ipynb --output _build/chapters/$(CH).ipynb chapters/$(CH).md
+	$(BIN)/jupyter-execute --inplace --timeout=600 _build/chapters/$(CH).ipynb
 
 bench: $(STAMP)
 	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+# List every external link of the built book and check each one (needs internet;
+# not part of the tests, which run offline). Prints the broken links and their pages.
+.PHONY: external-links
+external-links: book
+	$(BIN)/python scripts/external_links.py --check _build/html
 
 # Regenerate the lme4 reference fixtures (needs R with lme4: apt-get install r-base-core r-cran-lme4).
 fixtures: $(STAMP)

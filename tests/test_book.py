@@ -66,14 +66,15 @@ def test_every_figure_exists_and_has_alt_text(pages):
 
 
 def test_internal_links_and_anchors_resolve(pages):
-    ids = {}
-    for html in HTML.rglob("*.html"):
-        ids[html.resolve()] = parse(html).ids
-    for doc, page in pages.items():
-        here = (HTML / f"{doc}.html").resolve()
-        for href in page.links:
+    # Every built page (also the search, index and module-index pages that are not in
+    # the TOC), and images as well as links.
+    parsed = {html.resolve(): parse(html) for html in HTML.rglob("*.html")}
+    ids = {path: page.ids for path, page in parsed.items()}
+    for here, page in parsed.items():
+        doc = here.relative_to(HTML.resolve()).as_posix()
+        for href in page.links + [image.get("src") or "" for image in page.images]:
             url = urlparse(href)
-            if url.scheme or href.startswith("mailto:"):
+            if url.scheme or not href:
                 continue
             target = (here.parent / unquote(url.path)).resolve() if url.path else here
             assert target.exists(), f"{doc}: broken link {href}"

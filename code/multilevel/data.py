@@ -29,7 +29,7 @@ from multilevel._checks import (
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
-#: The simulated data sets shipped in ``data/``: name -> (simulator, its arguments, columns kept).
+#: Simulated data sets shipped in ``data/``, as name -> (simulator, its arguments, columns kept).
 #: ``make data`` rewrites the CSV files from these; the tests check that they still agree.
 SIMULATED: dict[str, tuple[Callable[..., pd.DataFrame], dict, list[str]]] = {
     "students_exams": (
@@ -46,6 +46,11 @@ SIMULATED: dict[str, tuple[Callable[..., pd.DataFrame], dict, list[str]]] = {
         simulate.simulate_kansas,
         {"seed": 13},
         ["state", "county", "income", "rep_share"],
+    ),
+    "red_blue_simulated": (
+        simulate.simulate_red_blue,
+        {"seed": 2007},
+        ["state", "income", "vote", "state_avg_income"],
     ),
 }
 
@@ -65,7 +70,15 @@ def simulated_dataset(name: str) -> pd.DataFrame:
 
 
 def write_simulated(names: list[str] | None = None) -> list[Path]:
-    """Write the simulated data sets to ``data/<name>.csv``; return the paths written."""
+    """Write the simulated data sets to ``data/<name>.csv``; return the paths written.
+
+    ``make data`` calls this for every data set in :data:`SIMULATED`.
+
+    Examples
+    --------
+    >>> [path.name for path in write_simulated(["students_exams"])]
+    ['students_exams.csv']
+    """
     written = []
     for name in names or sorted(SIMULATED):
         path = DATA_DIR / f"{name}.csv"
@@ -269,3 +282,123 @@ def load_wage_panel() -> pd.DataFrame:
     from linearmodels.datasets import wage_panel
 
     return wage_panel.load()
+
+
+def load_star_kindergarten() -> pd.DataFrame:
+    """Kindergarten maths scores from Tennessee STAR: one row per pupil, nested three levels.
+
+    The rows of :func:`load_star` with ``gr == "K"`` and a maths score, and the
+    columns a three-level model needs: ``id`` (pupil), ``tch`` (teacher, which is
+    the class: one teacher per kindergarten class), ``sch`` (school), ``cltype``
+    (the class type assigned by the experiment: ``small``, ``reg`` or ``reg+A``,
+    regular with a teacher's aide), ``schtype``, ``sx``, ``math``. Classes are
+    nested in schools and pupils in classes; the school district is not recorded.
+
+    Examples
+    --------
+    >>> k = load_star_kindergarten()
+    >>> print(len(k), k["tch"].nunique(), k["sch"].nunique())
+    5871 337 79
+    >>> is_nested(k, "tch", "sch")
+    True
+    """
+    star = load_star()
+    kindergarten = star[(star["gr"] == "K") & star["math"].notna()]
+    columns = ["id", "tch", "sch", "cltype", "schtype", "sx", "math"]
+    return kindergarten[columns].reset_index(drop=True)
+
+
+#: The 12 CCES 2016 family-income brackets grouped into five groups of roughly a fifth
+#: of the two-party voters each, coded -2..2 like the income categories of Gelman et al.
+CCES_INCOME_QUINTILES: dict[int, int] = {
+    1: -2, 2: -2, 3: -2, 4: -1, 5: -1, 6: 0, 7: 0, 8: 1, 9: 1, 10: 2, 11: 2, 12: 2
+}
+
+
+def cces2016_vote_income(
+    cces: pd.DataFrame | None = None, income: str = "quintile"
+) -> pd.DataFrame:
+    """The 2016 CCES sample of the red-state, blue-state models, with numeric coded columns.
+
+    Keeps the respondents with a two-party vote, a family income and a race
+    (complete cases, so that every fitter uses the same rows) and codes:
+
+    - ``vote``: 1 = Trump, 0 = Clinton;
+    - ``income``: with ``income="quintile"``, the 12 brackets grouped into five
+      groups of roughly a fifth of the sample each (brackets 1-3, 4-5, 6-7, 8-9,
+      10-12; :data:`CCES_INCOME_QUINTILES`) and coded -2..2, as the five income
+      categories of Gelman et al.; with ``income="bracket"``, the bracket number
+      centred, ``family_income - 6.5`` (-5.5..5.5);
+    - ``state_avg_income``: the mean of the coded ``income`` of the state's
+      respondents, the level-2 predictor;
+    - ``white``, ``black``, ``hispanic``, ``other_race``: 0/1 indicators of
+      ``race`` (``other_race``: Asian, Native American, Middle Eastern, Mixed
+      and Other);
+    - ``college``, ``female`` (0/1) and ``family_income`` (1..12) as loaded.
+
+    Parameters
+    ----------
+    cces
+        Rows as :func:`load_cces2016` returns them (loaded when ``None``).
+    income
+        ``"quintile"`` or ``"bracket"``: how ``income`` is coded.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``state``, ``vote``, ``income``, ``state_avg_income``, ``white``,
+        ``black``, ``hispanic``, ``other_race``, ``college``, ``female``,
+        ``family_income``; every column but ``state`` numeric.
+
+    Examples
+    --------
+    >>> sample = cces2016_vote_income()
+    >>> print(len(sample), sample["state"].nunique(), sorted(sample["income"].unique().tolist()))
+    40212 51 [-2, -1, 0, 1, 2]
+    >>> shares = sample["income"].value_counts(normalize=True)
+    >>> bool(shares.between(0.15, 0.25).all())
+    True
+    """
+    codings = ("quintile", "bracket")
+    if income not in codings:
+        raise MultilevelInputError(f"`income` must be one of {codings}, got {income!r}.")
+    raw = load_cces2016() if cces is None else require_dataframe(cces, "cces")
+    needed = ["state", "vote_trump", "family_income", "race", "college", "female"]
+    require_columns(raw, needed)
+    frame = raw.dropna(subset=["state", "vote_trump", "family_income", "race"])
+    require_complete(frame, ["college", "female"])
+    brackets = pd.to_numeric(frame["family_income"], errors="coerce")
+    valid = brackets.isin(list(CCES_INCOME_QUINTILES))
+    if not valid.all():
+        bad = sorted(map(str, pd.unique(frame["family_income"][~valid])))[:6]
+        raise MultilevelInputError(
+            f"`family_income` must hold the bracket numbers 1..12 of load_cces2016(); found {bad}."
+        )
+    votes = pd.to_numeric(frame["vote_trump"], errors="coerce")
+    if not votes.isin([0, 1]).all():
+        bad = sorted(map(str, pd.unique(frame["vote_trump"][~votes.isin([0, 1])])))[:6]
+        raise MultilevelInputError(
+            f"`vote_trump` must be 1 (Trump) or 0 (Clinton); found {bad}. Use load_cces2016()."
+        )
+    brackets = brackets.astype(int)
+    if income == "quintile":
+        coded = brackets.map(CCES_INCOME_QUINTILES)
+    else:
+        coded = brackets - 6.5
+    race = frame["race"].astype(str)
+    out = pd.DataFrame(
+        {
+            "state": frame["state"].astype(str),
+            "vote": votes.astype(int),
+            "income": coded,
+            "state_avg_income": coded.groupby(frame["state"].astype(str)).transform("mean"),
+            "white": (race == "White").astype(int),
+            "black": (race == "Black").astype(int),
+            "hispanic": (race == "Hispanic").astype(int),
+            "other_race": (~race.isin(["White", "Black", "Hispanic"])).astype(int),
+            "college": frame["college"].astype(int),
+            "female": frame["female"].astype(int),
+            "family_income": brackets,
+        }
+    )
+    return out.reset_index(drop=True)

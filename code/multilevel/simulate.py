@@ -206,3 +206,241 @@ def simulate_kansas(
             "culture": culture[state_index],
         }
     )
+
+
+#: The 48 contiguous states: 2000 census population (millions) and approximate 1999
+#: median household income ($1000), both rounded. Population sets each state's share
+#: of the respondents; income places the state's income mix between Mississippi's
+#: and Connecticut's.
+_RED_BLUE_STATES: dict[str, tuple[float, float]] = {
+    "Alabama": (4.45, 34.1), "Arizona": (5.13, 40.6), "Arkansas": (2.67, 29.7),
+    "California": (33.87, 47.5), "Colorado": (4.30, 47.2), "Connecticut": (3.41, 53.9),
+    "Delaware": (0.78, 47.4), "Florida": (15.98, 38.8), "Georgia": (8.19, 42.4),
+    "Idaho": (1.29, 37.6), "Illinois": (12.42, 46.6), "Indiana": (6.08, 41.6),
+    "Iowa": (2.93, 39.5), "Kansas": (2.69, 40.6), "Kentucky": (4.04, 33.7),
+    "Louisiana": (4.47, 32.6), "Maine": (1.27, 37.2), "Maryland": (5.30, 52.9),
+    "Massachusetts": (6.35, 50.5), "Michigan": (9.94, 44.7), "Minnesota": (4.92, 47.1),
+    "Mississippi": (2.84, 31.3), "Missouri": (5.60, 37.9), "Montana": (0.90, 33.0),
+    "Nebraska": (1.71, 39.3), "Nevada": (2.00, 44.6), "New Hampshire": (1.24, 49.5),
+    "New Jersey": (8.41, 55.1), "New Mexico": (1.82, 34.1), "New York": (18.98, 43.4),
+    "North Carolina": (8.05, 38.4), "North Dakota": (0.64, 34.6), "Ohio": (11.35, 40.9),
+    "Oklahoma": (3.45, 33.4), "Oregon": (3.42, 40.9), "Pennsylvania": (12.28, 40.1),
+    "Rhode Island": (1.05, 42.1), "South Carolina": (4.01, 37.1), "South Dakota": (0.75, 35.3),
+    "Tennessee": (5.69, 36.4), "Texas": (20.85, 39.9), "Utah": (2.23, 45.7),
+    "Vermont": (0.61, 40.9), "Virginia": (7.08, 46.7), "Washington": (5.89, 45.8),
+    "West Virginia": (1.81, 29.7), "Wisconsin": (5.36, 43.8), "Wyoming": (0.49, 37.9),
+}  # fmt: skip
+
+#: 2004 shares of the five income categories (poorest first) in Mississippi and
+#: Connecticut, from Gelman, Shor, Bafumi & Park (2007).
+_MISSISSIPPI_INCOME_MIX = np.array([0.263, 0.142, 0.363, 0.181, 0.051])
+_CONNECTICUT_INCOME_MIX = np.array([0.146, 0.065, 0.300, 0.339, 0.149])
+
+
+def simulate_red_blue(
+    seed: int | None = 2007,
+    n_respondents: int = 22_000,
+    intercept: float = 0.0,
+    intercept_by_state_income: float = -1.05,
+    income_slope: float = 0.17,
+    slope_by_state_income: float = -0.6,
+    sd_intercept: float = 0.3,
+    sd_slope: float = 0.1,
+    correlation: float = -0.3,
+) -> pd.DataFrame:
+    """Simulate a stand-in for the NAES 2000/2004 survey of "Red State, Blue State".
+
+    Gelman, Shor, Bafumi & Park (2007, QJPS) found that richer voters vote more
+    Republican within every state, but most steeply in poor states (Mississippi)
+    and hardly at all in rich ones (Connecticut), while richer states vote less
+    Republican. This simulates such data for the 48 contiguous states:
+
+    - respondents per state in proportion to the state's 2000 population
+      (Wyoming gets a few dozen, California a few thousand; at least 20 each);
+    - ``income`` in five categories coded -2..2, drawn from a state income mix
+      on the line through the 2004 mixes of Mississippi (shares .263/.142/.363/
+      .181/.051) and Connecticut (.146/.065/.300/.339/.149), placed by the
+      state's approximate 1999 median household income;
+    - ``state_avg_income``: the mean of the simulated income codes of the
+      state's respondents (rounded to 4 decimals), the level-2 predictor;
+    - ``vote`` (1 = Republican) from the multilevel logistic model
+      ``logit P(vote) = a_s + b_s * income`` with
+      ``a_s = intercept + intercept_by_state_income * state_avg_income + e_s`` and
+      ``b_s = income_slope + slope_by_state_income * state_avg_income + f_s``,
+      where ``(e_s, f_s)`` are bivariate normal with SDs ``sd_intercept``,
+      ``sd_slope`` and correlation ``correlation``. With the defaults the income
+      slope is about 0.4 in Mississippi, about 0.2 in Ohio and near 0 in
+      Connecticut, and the intercept falls with state income.
+
+    The fitted model is therefore exactly
+    ``vote ~ state_avg_income * income + (1 + income | state)``.
+
+    Parameters
+    ----------
+    seed
+        Seed for :func:`numpy.random.default_rng`.
+    n_respondents
+        Approximate total number of respondents (at least 1000).
+    intercept, intercept_by_state_income, income_slope, slope_by_state_income
+        The true state-level regression lines for the intercepts and slopes.
+    sd_intercept, sd_slope, correlation
+        The true state-level random variation around those lines.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``state``, ``income``, ``vote``, ``state_avg_income``, one row
+        per respondent, states in alphabetical order.
+
+    Examples
+    --------
+    >>> from multilevel.simulate import simulate_red_blue
+    >>> df = simulate_red_blue()
+    >>> list(df.columns), df["state"].nunique()
+    (['state', 'income', 'vote', 'state_avg_income'], 48)
+    """
+    _require_positive_int(n_respondents, "n_respondents", minimum=1000)
+    _require_nonnegative(sd_intercept, "sd_intercept")
+    _require_nonnegative(sd_slope, "sd_slope")
+    if not -1 <= correlation <= 1:
+        raise MultilevelInputError(f"`correlation` must lie in [-1, 1], got {correlation!r}.")
+    rng = np.random.default_rng(seed)
+    names = np.array(list(_RED_BLUE_STATES))
+    population, median_income = np.array(list(_RED_BLUE_STATES.values())).T
+    sizes = np.maximum(np.round(n_respondents * population / population.sum()), 20).astype(int)
+    poorest, richest = median_income[names == "Mississippi"], median_income[names == "Connecticut"]
+    position = (median_income - poorest) / (richest - poorest)  # New Jersey lies a little beyond 1
+    mix = _MISSISSIPPI_INCOME_MIX + position[:, None] * (
+        _CONNECTICUT_INCOME_MIX - _MISSISSIPPI_INCOME_MIX
+    )
+    mix = np.clip(mix, 0.01, None)
+    cumulative = np.cumsum(mix / mix.sum(axis=1, keepdims=True), axis=1)
+    state = np.repeat(np.arange(names.size), sizes)
+    draw = rng.uniform(size=state.size)
+    income = (draw[:, None] > cumulative[state, :-1]).sum(axis=1) - 2
+    state_avg_income = np.round(np.bincount(state, weights=income) / sizes, 4)
+    covariance = sd_intercept * sd_slope * correlation
+    state_effect = rng.multivariate_normal(
+        np.zeros(2),
+        [[sd_intercept**2, covariance], [covariance, sd_slope**2]],
+        size=names.size,
+        method="svd",
+    )
+    state_intercept = intercept + intercept_by_state_income * state_avg_income + state_effect[:, 0]
+    state_slope = income_slope + slope_by_state_income * state_avg_income + state_effect[:, 1]
+    eta = state_intercept[state] + state_slope[state] * income
+    vote = (rng.uniform(size=state.size) < 1.0 / (1.0 + np.exp(-eta))).astype(int)
+    return pd.DataFrame(
+        {
+            "state": names[state],
+            "income": income,
+            "vote": vote,
+            "state_avg_income": state_avg_income[state],
+        }
+    )
+
+
+def simulate_varying_intercepts(
+    n_groups: int = 30,
+    min_size: int = 2,
+    max_size: int = 40,
+    slope: float = 0.5,
+    gamma0: float = 0.0,
+    gamma1: float = 0.8,
+    sigma_group: float = 0.5,
+    sigma_residual: float = 1.0,
+    covariate_on_group: float = 0.0,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Draw data whose group intercepts depend on a group-level covariate plus noise.
+
+    ``y_ij = alpha_j + slope * x_ij + e_ij`` with ``alpha_j = gamma0 + gamma1 * w_j + u_j``,
+    ``w_j ~ N(0, 1)`` (a group-level covariate), ``u_j ~ N(0, sigma_group^2)`` and
+    ``e_ij ~ N(0, sigma_residual^2)``. The covariate is
+    ``x_ij = covariate_on_group * u_j + N(0, 1)``: independent of the intercepts by
+    default, correlated with them when ``covariate_on_group != 0``.
+
+    Group sizes run geometrically from ``min_size`` to ``max_size`` and are assigned
+    to groups in random order, so that small and large groups are mixed, which is
+    where fixed, random and mixed readings of the intercepts differ most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group`` (1..n_groups), ``w``, ``x``, ``y`` and ``alpha`` (the true
+        group intercept, normally unobserved), one row per observation.
+
+    Examples
+    --------
+    >>> from multilevel.simulate import simulate_varying_intercepts
+    >>> df = simulate_varying_intercepts(n_groups=5, min_size=2, max_size=8, seed=1)
+    >>> sorted(df.groupby("group").size().tolist())
+    [2, 3, 4, 6, 8]
+    """
+    _require_positive_int(n_groups, "n_groups", minimum=2)
+    _require_positive_int(min_size, "min_size")
+    _require_positive_int(max_size, "max_size")
+    if max_size < min_size:
+        raise MultilevelInputError(
+            f"`max_size` ({max_size}) must be at least `min_size` ({min_size})."
+        )
+    _require_nonnegative(sigma_group, "sigma_group")
+    _require_nonnegative(sigma_residual, "sigma_residual")
+    for name, value in (("slope", slope), ("gamma0", gamma0), ("gamma1", gamma1),
+                        ("covariate_on_group", covariate_on_group)):
+        if not np.isfinite(value):
+            raise MultilevelInputError(f"`{name}` must be a finite number, got {value!r}.")
+    rng = np.random.default_rng(seed)
+    sizes = rng.permutation(np.round(np.geomspace(min_size, max_size, n_groups)).astype(int))
+    group = np.repeat(np.arange(1, n_groups + 1), sizes)
+    w = rng.normal(size=n_groups)
+    u = rng.normal(0.0, sigma_group, size=n_groups)
+    alpha = gamma0 + gamma1 * w + u
+    x = covariate_on_group * u[group - 1] + rng.normal(size=group.size)
+    y = alpha[group - 1] + slope * x + rng.normal(0.0, sigma_residual, size=group.size)
+    return pd.DataFrame(
+        {"group": group, "w": w[group - 1], "x": x, "y": y, "alpha": alpha[group - 1]}
+    )
+
+
+def simulate_fe_logit(
+    n_groups: int = 500,
+    group_size: int = 5,
+    slope: float = 1.0,
+    sigma_group: float = 1.0,
+    covariate_on_group: float = 0.5,
+    seed: int | None = 0,
+) -> pd.DataFrame:
+    """Simulate binary outcomes with group intercepts, for the incidental-parameters study.
+
+    ``logit P(y_ij = 1) = alpha_j + slope * x_ij`` with ``alpha_j ~ N(0, sigma_group^2)``
+    and ``x_ij = covariate_on_group * alpha_j + N(0, 1)``: the covariate is correlated
+    with the group intercepts (when ``covariate_on_group != 0``), the situation in which
+    fixed effects are used. Every group has ``group_size`` observations.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group`` (0..n_groups-1), ``x``, ``y`` (0/1) and ``alpha`` (the true,
+        normally unobserved, group intercept).
+
+    Examples
+    --------
+    >>> from multilevel.simulate import simulate_fe_logit
+    >>> df = simulate_fe_logit(n_groups=4, group_size=2, seed=1)
+    >>> df.shape, sorted(df["y"].unique().tolist()) == [0, 1]
+    ((8, 4), True)
+    """
+    _require_positive_int(n_groups, "n_groups", minimum=2)
+    _require_positive_int(group_size, "group_size")
+    _require_nonnegative(sigma_group, "sigma_group")
+    for name, value in (("slope", slope), ("covariate_on_group", covariate_on_group)):
+        if not np.isfinite(value):
+            raise MultilevelInputError(f"`{name}` must be a finite number, got {value!r}.")
+    rng = np.random.default_rng(seed)
+    group = np.repeat(np.arange(n_groups), group_size)
+    alpha = rng.normal(0.0, sigma_group, size=n_groups)[group]
+    x = covariate_on_group * alpha + rng.normal(size=group.size)
+    eta = alpha + slope * x
+    y = (rng.uniform(size=group.size) < 1.0 / (1.0 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"group": group, "x": x, "y": y, "alpha": alpha})

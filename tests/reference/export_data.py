@@ -13,6 +13,10 @@ OUT = Path(__file__).resolve().parent / "data"
 
 EXPORTS = {
     "hsb82": data.load_hsb,
+    "star_kindergarten": data.load_star_kindergarten,
+    "scots_secondary": data.load_scots_secondary,
+    "wage_panel": data.load_wage_panel,
+    "cces2016_vote_income": data.cces2016_vote_income,
 }
 
 if __name__ == "__main__":

@@ -1,31 +1,30 @@
 # Reference fits from lme4's glmer for tests/test_glmm.py and bench/fits.py.
 #
 # Run from the repository root:   Rscript tests/reference/glmer_reference.R
-# It reads the CSV files named in `specs`, fits each model with glmer
+# It reads the data sets named in `specs` (CSV files found by reference_data() in
+# common.R: tests/reference/data/ or data/), fits each model with glmer
 # (family = binomial, logit link) and writes tests/reference/glmer_reference.json.
 # Every number the Python tests compare with comes from here; none is typed by hand.
 #
 # To add a model, append one entry to `specs` (a data set is read once however
 # many models use it):
 #   name     unique id the tests use
-#   data     CSV path relative to the repository root
+#   data     data set name: <name>.csv in tests/reference/data/ or data/
 #   formula  lme4 formula with one (... | group) term
 #   nAGQ     1 = Laplace (glmer's default); > 1 = adaptive Gauss-Hermite quadrature
 #   reps     how many timed fits (the median elapsed time is recorded)
+# The small awkward data sets are written once by tests/reference/make_glmm_data.py.
 
-suppressPackageStartupMessages({
-  library(lme4)
-  library(jsonlite)
-})
+source("tests/reference/common.R")
 
 spec <- function(name, data, formula, nAGQ = 1L, reps = 1L) {
   list(name = name, data = data, formula = formula, nAGQ = as.integer(nAGQ), reps = as.integer(reps))
 }
 
-red_blue <- "data/red_blue_simulated.csv"
-few <- "tests/reference/glmm_few_groups.csv"
-singular <- "tests/reference/glmm_singular.csv"
-mid <- "tests/reference/glmm_two_covariates.csv"
+red_blue <- "red_blue_simulated"
+few <- "glmm_few_groups"
+singular <- "glmm_singular"
+mid <- "glmm_two_covariates"
 
 specs <- c(
   list(
@@ -54,10 +53,10 @@ specs <- c(
 )
 
 # Quietly fit, keeping glmer's messages and warnings (e.g. "boundary (singular) fit").
-fit_quietly <- function(formula, data, nAGQ, ...) {
+fit_quietly <- function(formula, data, nAGQ, control = glmerControl()) {
   notes <- character()
   fit <- withCallingHandlers(
-    glmer(formula, data = data, family = binomial, nAGQ = nAGQ, ...),
+    glmer(formula, data = data, family = binomial, nAGQ = nAGQ, control = control),
     warning = function(w) { notes <<- c(notes, conditionMessage(w)); invokeRestart("muffleWarning") },
     message = function(m) { notes <<- c(notes, trimws(conditionMessage(m))); invokeRestart("muffleMessage") }
   )
@@ -87,13 +86,27 @@ describe_fit <- function(s, data) {
   re <- ranef(fit, condVar = TRUE)[[group]]
   post <- attr(re, "postVar")  # q x q x groups
 
-  # glmer's own vcov uses deriv12 with step 1e-4 on a deviance that PIRLS converges
-  # only to tolPwrss, so its Hessian carries finite-difference noise. The same
-  # deviance function, differentiated with step 1e-3, gives a precise reference.
-  devfun <- suppressMessages(suppressWarnings(
-    glmer(formula, data = data, family = binomial, nAGQ = s$nAGQ, devFunOnly = TRUE)))
-  precise <- lme4:::deriv12(devfun, c(theta, beta), delta = 1e-3)$Hessian
-  se_precise <- sqrt(diag(vcov_from_hessian(precise, length(theta))))
+  # glmer's vcov() differentiates (deriv12, step 1e-4) a deviance whose PIRLS stops at
+  # tolPwrss = 1e-7, so its Hessian carries noise, and on small data the unconverged
+  # PIRLS shifts the deviance itself by ~1e-4. A reference without either: glmer
+  # refitted with tolPwrss = 1e-10, and its deviance function differentiated with
+  # step 1e-3 at that optimum.
+  tight <- glmerControl(tolPwrss = 1e-10)
+  converged <- tryCatch({
+    refit <- fit_quietly(formula, data, s$nAGQ, control = tight)$fit
+    devfun <- suppressMessages(suppressWarnings(glmer(
+      formula, data = data, family = binomial, nAGQ = s$nAGQ, control = tight, devFunOnly = TRUE)))
+    pars <- c(getME(refit, "theta"), fixef(refit))
+    precise <- lme4:::deriv12(devfun, pars, delta = 1e-3)$Hessian
+    list(
+      loglik = as.numeric(logLik(refit)),
+      theta = unname(getME(refit, "theta")),
+      fixef = named(fixef(refit)),
+      sd = named(attr(VarCorr(refit)[[1]], "stddev")),
+      corr = unname(attr(VarCorr(refit)[[1]], "correlation")),
+      se = named(setNames(sqrt(diag(vcov_from_hessian(precise, length(theta)))), names(beta)))
+    )
+  }, error = function(e) list(error = conditionMessage(e)))
 
   list(
     name = s$name, data = s$data, formula = s$formula, nAGQ = s$nAGQ,
@@ -101,8 +114,9 @@ describe_fit <- function(s, data) {
     n_obs = nobs(fit), n_groups = nlevels(getME(fit, "flist")[[1]]),
     fixef = named(beta),
     se = named(sqrt(diag(as.matrix(vcov(fit))))),
-    se_rx = named(sqrt(diag(as.matrix(vcov(fit, use.hessian = FALSE))))),
-    se_precise_hessian = as.list(setNames(se_precise, names(beta))),
+    # vcov() warns here that the RX and Hessian versions differ: that is expected.
+    se_rx = named(sqrt(diag(as.matrix(suppressWarnings(vcov(fit, use.hessian = FALSE)))))),
+    converged_pirls = converged,
     vcov = unname(as.matrix(vcov(fit))),
     theta = unname(theta),
     sd = named(attr(vc, "stddev")),
@@ -116,7 +130,7 @@ describe_fit <- function(s, data) {
     notes = result$notes,
     hessian = unname(fit@optinfo$derivs$Hessian),
     ranef = list(
-      levels = rownames(re), terms = colnames(re),
+      levels = I(rownames(re)), terms = I(colnames(re)),
       modes = unname(as.matrix(re)),
       condvar = lapply(seq_len(dim(post)[3]), function(j) unname(post[, , j, drop = TRUE]))
     ),
@@ -127,17 +141,10 @@ describe_fit <- function(s, data) {
 data_sets <- list()
 fits <- list()
 for (s in specs) {
-  if (is.null(data_sets[[s$data]])) data_sets[[s$data]] <- read.csv(s$data)
+  if (is.null(data_sets[[s$data]])) data_sets[[s$data]] <- reference_data(s$data)
   cat(sprintf("%-34s nAGQ=%2d  ", s$name, s$nAGQ))
   fits[[s$name]] <- describe_fit(s, data_sets[[s$data]])
   cat(sprintf("logLik %.6f  %.2fs\n", fits[[s$name]]$loglik, fits[[s$name]]$seconds))
 }
 
-out <- list(
-  generated_by = "Rscript tests/reference/glmer_reference.R",
-  r_version = R.version.string,
-  lme4_version = as.character(packageVersion("lme4")),
-  fits = fits
-)
-write_json(out, "tests/reference/glmer_reference.json", auto_unbox = TRUE, digits = NA, pretty = TRUE)
-cat("wrote tests/reference/glmer_reference.json\n")
+write_fixture(fits, "tests/reference/glmer_reference.json")
