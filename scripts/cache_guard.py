@@ -17,7 +17,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-INPUTS = ["code/multilevel/**/*.py", "data/*.csv", "requirements.lock", "references.bib"]
+INPUTS = [
+    "code/multilevel/**/*.py",
+    "data/*.csv",
+    "requirements.lock",
+    "references.bib",
+    # A chapter compares its fits with the lme4 fixtures.
+    "tests/reference/*.json",
+]
 
 
 def fingerprint(root: Path = ROOT) -> str:

@@ -22,6 +22,7 @@ API_MODULES = [
     "multilevel.simulate",
     "multilevel.models",
     "multilevel.glmm",
+    "multilevel.logit",
     "multilevel.plots",
     "multilevel.data",
 ]

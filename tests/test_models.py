@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import reference
+from conftest import REFERENCE, reference
 
 from multilevel import MultilevelInputError, data, models
 
@@ -146,3 +146,18 @@ def test_fe_dummies_keep_sorted_label_order():
     dummies = models.fe_dummies(["s2", "s10", "s1", "s2"], prefix="state_")
     assert list(dummies.columns) == ["state_s1", "state_s10", "state_s2"]
     assert dummies.sum(axis=1).eq(1).all() and dummies["state_s2"].tolist() == [1, 0, 0, 1]
+
+
+@pytest.mark.parametrize("fitter", ["fast", "profiled"])
+def test_small_variance_is_not_lost_on_the_boundary(fitter):
+    # A student variance near zero: gradient optimisers started at lme4's start can stop at 0.
+    ref = reference("lmer_foundation")["tiny_variance_reml"]
+    frame = pd.read_csv(REFERENCE / "data" / "students_tiny_variance.csv")
+    if fitter == "fast":
+        fit = models.fit_random_intercept(frame, "score", "hours", "student")
+        sd = fit.sigma_group
+    else:
+        fit = models.fit_mixed_profiled(frame, "score ~ hours", group="student")
+        sd = fit.variance_components["sd"].iloc[0]
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    assert sd == pytest.approx(varcorr(ref, "student"), rel=1e-3)

@@ -176,7 +176,8 @@ def test_fit_mixed_profiled_rejects_bad_input(hsb):
 
 def test_every_optimiser_run_is_recorded(fits):
     attempts = fits["full_ml"].attempts
-    assert list(attempts.index) == ["SLSQP", "L-BFGS-B", "Nelder-Mead polish"]
+    assert list(attempts.index) == ["SLSQP", "SLSQP (small start)", "L-BFGS-B",
+                                    "L-BFGS-B (small start)", "Nelder-Mead polish"]
     best = fits["full_ml"].method
     assert best.startswith("profiled (")
     assert attempts["loglik"].max() == pytest.approx(fits["full_ml"].loglik, abs=1e-8)

@@ -5,6 +5,7 @@ One module per concern:
 - :mod:`multilevel.simulate` -- seeded simulators for the book's examples;
 - :mod:`multilevel.models` -- fitting and summarising linear multilevel models;
 - :mod:`multilevel.glmm` -- maximum-likelihood logit models with random effects (like lme4's glmer);
+- :mod:`multilevel.logit` -- single-level logits: full pooling, no pooling, separation checks;
 - :mod:`multilevel.plots` -- the book's figure style and shared figures;
 - :mod:`multilevel.data` -- loaders for the real data sets and the book's CSV files.
 """

@@ -741,8 +741,10 @@ def coefficients_by_group(
                     yerr=[z * row[std_error]] if std_error else None, fmt=marker,
                     color=color, markersize=8, elinewidth=2, capsize=3, zorder=3,
                     markeredgecolor=REFERENCE_COLOR, label=str(label))
+        # Labels alternate above and below their points, so neighbours do not collide.
         ax.annotate(str(label), (row[x], row[estimate]), textcoords="offset points",
-                    xytext=(7, 6), fontsize=9, fontweight="bold", color=REFERENCE_COLOR)
+                    xytext=(7, 6 if k % 2 == 0 else -15), fontsize=9, fontweight="bold",
+                    color=REFERENCE_COLOR)
     ax.set_xlabel(x)
     ax.set_ylabel(estimate)
     return ax
@@ -809,5 +811,5 @@ def shrinkage(
     if log_scale:
         ax.set_xscale("log")
     ax.set_xlabel(f"{size} (log scale)" if log_scale else size)
-    ax.legend(loc="best")
+    ax.legend(loc="lower right", fontsize=9)
     return ax

@@ -1,4 +1,4 @@
-"""Write the real data sets the R reference scripts need as CSV files.
+"""Write the data sets the R reference scripts need as CSV files.
 
 R reads exactly the rows Python fits: the loaders in ``multilevel.data`` are the
 single source. Run from the repository root before the R scripts (``make fixtures``
@@ -7,7 +7,7 @@ does both).
 
 from pathlib import Path
 
-from multilevel import data
+from multilevel import data, simulate
 
 OUT = Path(__file__).resolve().parent / "data"
 
@@ -17,6 +17,8 @@ EXPORTS = {
     "scots_secondary": data.load_scots_secondary,
     "wage_panel": data.load_wage_panel,
     "cces2016_vote_income": data.cces2016_vote_income,
+    # A student variance near zero: optimisers started far away tend to stop on the boundary.
+    "students_tiny_variance": lambda: simulate.simulate_students(sigma_aptitude=0.0, seed=3),
 }
 
 if __name__ == "__main__":

@@ -13,20 +13,25 @@
 
 source("tests/reference/common.R")
 
-quiet_glm <- function(formula, data) {
+quiet_glm <- function(formula, data, control = glm.control()) {
   notes <- character()
   fit <- withCallingHandlers(
-    glm(formula, data = data, family = binomial),
+    glm(formula, data = data, family = binomial, control = control),
     warning = function(w) { notes <<- c(notes, conditionMessage(w)); invokeRestart("muffleWarning") }
   )
   list(fit = fit, notes = unique(notes))
 }
 
-describe_glm <- function(result) {
+# glm stops IRLS when the deviance changes by less than 1e-8 (relative) and takes its
+# covariance from the weights of its last iteration, one step behind the estimates;
+# `se_converged` refits with a tolerance of 1e-14 (the Python fit converges fully).
+describe_glm <- function(result, formula, data) {
   fit <- result$fit
+  tight <- quiet_glm(formula, data, glm.control(epsilon = 1e-14, maxit = 100))$fit
   list(
     coef = as.list(coef(fit)),
     se = as.list(sqrt(diag(vcov(fit)))),
+    se_converged = as.list(sqrt(diag(vcov(tight)))),
     loglik = as.numeric(logLik(fit)),
     aic = AIC(fit),
     nobs = nobs(fit),
@@ -48,7 +53,7 @@ per_state <- function(data) {
   out <- lapply(states, function(s) {
     rows <- data[as.character(data$state) == s, ]
     c(list(n = nrow(rows), share = mean(rows$vote)),
-      describe_glm(quiet_glm(vote ~ income, rows)))
+      describe_glm(quiet_glm(vote ~ income, rows), vote ~ income, rows))
   })
   names(out) <- states
   out
@@ -60,9 +65,11 @@ stateFE <- make_fe_dummies(red_blue$state)
 poll <- red_blue[seq(1, nrow(red_blue), by = 10), ]
 
 fits <- list(
-  pooled = c(list(formula = "vote ~ income"), describe_glm(quiet_glm(vote ~ income, red_blue))),
+  pooled = c(list(formula = "vote ~ income"),
+             describe_glm(quiet_glm(vote ~ income, red_blue), vote ~ income, red_blue)),
   fixed = c(list(formula = "vote ~ income + stateFE - 1"),
-            describe_glm(quiet_glm(vote ~ income + stateFE - 1, red_blue))),
+            describe_glm(quiet_glm(vote ~ income + stateFE - 1, red_blue),
+                         vote ~ income + stateFE - 1, red_blue)),
   no_pooling_all = list(rows = nrow(red_blue), states = per_state(red_blue)),
   no_pooling_poll = list(rows = nrow(poll), states = per_state(poll))
 )

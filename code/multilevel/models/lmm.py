@@ -528,8 +528,8 @@ def fit_mixed_profiled(
     covariance factor, and each evaluation works on per-group sums.
 
     Each optimiser in ``methods`` (scipy names) starts where lme4 starts (independent
-    random effects with the residual's variance); a Nelder-Mead search then starts
-    from the best of them, a derivative-free check that matters when the optimum is
+    random effects with the residual's variance) and again from a tenth of that; a
+    Nelder-Mead search then starts from the best of them, a derivative-free check that matters when the optimum is
     on the boundary. Gradient optimisers alone can stop early on these likelihoods
     while reporting success, which is why several are run. On High School and Beyond
     the result reproduces lmer at its optimum to about 1e-6 in every estimate, in a
@@ -549,7 +549,7 @@ def fit_mixed_profiled(
     >>> print(f"{fit.params['hours']:.2f}")
     0.77
     >>> fit.attempts.index.tolist()
-    ['SLSQP', 'L-BFGS-B', 'Nelder-Mead polish']
+    ['SLSQP', 'SLSQP (small start)', 'L-BFGS-B', 'L-BFGS-B (small start)', 'Nelder-Mead polish']
     """
     require_dataframe(data)
     require_columns(data, [group])
@@ -608,8 +608,12 @@ def fit_mixed_profiled(
         if ok:
             runs[label] = run
 
+    # Gradient optimisers started at lme4's start can step onto the boundary theta = 0 and
+    # stop there when the optimum is a small positive variance; a second, small start
+    # catches that case.
     for method in methods:
         attempt(method, method, start)
+        attempt(f"{method} (small start)", method, 0.1 * start)
     converged = [a["method"] for a in attempts if a["converged"]]
     if not converged:
         raise RuntimeError(

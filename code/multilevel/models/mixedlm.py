@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
+from scipy import linalg, sparse, stats
+from statsmodels.regression.mixed_linear_model import MixedLMResultsWrapper
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
 from multilevel._checks import (
     MultilevelInputError,
     as_list,
@@ -23,9 +27,6 @@ from multilevel._checks import (
     require_dataframe,
     require_groups,
 )
-from scipy import stats
-from statsmodels.regression.mixed_linear_model import MixedLMResultsWrapper, _smw_solver
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 
 @dataclass
@@ -160,22 +161,25 @@ class MixedFit:
 
 
 def _gls_fixed_cov(result: MixedLMResultsWrapper) -> np.ndarray:
-    """``scale * (X' V^-1 X)^-1``, summed over groups with statsmodels' own solver.
+    """``scale * (X' V^-1 X)^-1``, lme4's covariance of the fixed effects, summed over groups.
 
-    Mirrors ``MixedLM.get_fe_params``, which solves the same systems for the estimates.
+    Within a group ``V = scale (I + Z Psi Z')``, with ``Psi`` the relative covariance of the
+    random effects and variance components. The identity
+    ``(I + Z Psi Z')^-1 = I - Z Psi (I + Z'Z Psi)^-1 Z'`` needs no inverse of ``Psi``, so
+    singular fits (a zero variance, a correlation of +-1) are handled too.
     """
     model = result.model
-    cov_re = np.asarray(result.cov_re_unscaled)
-    cov_re_inv = np.linalg.pinv(cov_re) if cov_re.size else np.empty((0, 0))
-    vcomp = np.asarray(result.vcomp) / result.scale
+    cov_re = np.asarray(result.cov_re_unscaled, dtype=float)
+    vcomp = np.asarray(result.vcomp, dtype=float) / result.scale
     xtvx = 0.0
     for group_ix, _ in enumerate(model.group_labels):
-        vc_var = model._expand_vcomp(vcomp, group_ix)
-        vc_inv = np.where(vc_var > 1e-10, 1 / np.where(vc_var > 1e-10, vc_var, 1), 0.0)
-        solver = _smw_solver(1.0, model._aex_r[group_ix], model._aex_r2[group_ix],
-                             cov_re_inv, vc_inv)
-        exog = model.exog_li[group_ix]
-        xtvx = xtvx + exog.T @ solver(exog)
+        psi = linalg.block_diag(cov_re, np.diag(model._expand_vcomp(vcomp, group_ix)))
+        z, ztz = model._aex_r[group_ix], model._aex_r2[group_ix]
+        ztz = ztz.toarray() if sparse.issparse(ztz) else np.asarray(ztz)
+        x = model.exog_li[group_ix]
+        ztx = np.asarray(z.T @ x)
+        inner = np.linalg.solve(np.eye(len(psi)) + ztz @ psi, ztx)
+        xtvx = xtvx + x.T @ x - ztx.T @ psi @ inner
     return result.scale * np.linalg.inv(xtvx)
 
 
