@@ -51,10 +51,11 @@ def execute(build_dir: Path, timeout: int = 300) -> None:
     result = load_executor("local-parallel", cache=cache, logger=logger).run_and_cache(
         timeout=timeout
     )
-    done = len(result.succeeded)
+    for uri in result.succeeded:
+        print(f"execute_chapters: executed {uri}")
     failed = len(result.excepted) + len(result.errored)
-    print(f"execute_chapters: {done} executed, {failed} failed (the build reports why) "
-          f"in {time.perf_counter() - start:.0f} s")
+    print(f"execute_chapters: {len(result.succeeded)} executed, {failed} failed (the build "
+          f"reports why) in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
