@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
-# Strict: any warning, broken reference or failing cell fails the build.
-JB_FLAGS := -W -n --keep-going
+# Strict: any warning, broken reference or failing cell fails the build. --all re-reads
+# every page (outputs still come from the execution cache): Sphinx's incremental reads
+# can leave citation and cross-reference anchors of unchanged pages stale.
+JB_FLAGS := -W -n --keep-going --all
 # Single-threaded BLAS keeps timings steady and lets chapters run side by side.
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1

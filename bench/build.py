@@ -99,7 +99,7 @@ def build(source: Path, label: str) -> tuple[float, list[str]]:
         cwd=source, env=build_env(source), capture_output=True, text=True,
     )
     result = subprocess.run(
-        [str(JUPYTER_BOOK), "build", str(source), "-W", "-n", "--keep-going"],
+        [str(JUPYTER_BOOK), "build", str(source), "-W", "-n", "--keep-going", "--all"],
         cwd=source, env=build_env(source), capture_output=True, text=True,
     )
     elapsed = time.perf_counter() - start
