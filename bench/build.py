@@ -33,10 +33,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 from jupyter_cache import get_cache
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import execute_chapters  # noqa: E402  (the build's own reading of the table of contents)
+
 JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
 TARGETS = {"clean": 120.0, "no change": 20.0}
 # Everything a build reads; the rest (virtual environment, git, old builds) stays behind.
@@ -46,25 +48,10 @@ EXECUTING = re.compile(r"(\S+\.(?:md|ipynb)): Executing notebook|execute_chapter
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def toc_files(source: Path) -> list[str]:
-    toc = yaml.safe_load((source / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
-
-
 def notebook_chapters(source: Path) -> list[str]:
-    return [f for f in toc_files(source)
-            if "kernelspec:" in (source / f"{f}.md").read_text(encoding="utf-8")[:600]]
+    """The notebook chapters of the book at ``source``, read as the build reads ``_toc.yml``."""
+    return [p.relative_to(source).with_suffix("").as_posix()
+            for p in execute_chapters.notebook_chapters(source)]
 
 
 def build_env(source: Path) -> dict[str, str]:
@@ -157,7 +144,7 @@ def main() -> int:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
                platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    print(f"Book build benchmark: {len(toc_files(source))} pages, {len(chapters)} notebook "
+    print(f"Book build benchmark: {len(execute_chapters.toc_files(source))} pages, {len(chapters)} notebook "
           f"chapters; {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}")
     print(f"(a copy of the book in {workdir}; load average before: "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)\n")

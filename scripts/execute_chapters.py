@@ -25,20 +25,26 @@ ROOT = Path(__file__).resolve().parents[1]
 MYST_READER = {"type": "plugin", "name": "myst_nb_md"}
 
 
-def notebook_chapters(root: Path = ROOT) -> list[Path]:
-    """Paths of the executable notebooks listed in ``_toc.yml``."""
+def toc_files(root: Path = ROOT) -> list[str]:
+    """Every document in ``_toc.yml`` (paths without suffix), root first."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    entries = [toc["root"]]
+    files = [toc["root"]]
 
-    def walk(items):
-        for item in items:
-            if "file" in item:
-                entries.append(item["file"])
-            walk(item.get("sections", []))
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
 
     for part in toc.get("parts", []):
         walk(part.get("chapters", []))
-    paths = [root / f"{entry}.md" for entry in entries]
+    walk(toc.get("chapters", []))
+    return files
+
+
+def notebook_chapters(root: Path = ROOT) -> list[Path]:
+    """Paths of the executable notebooks (a jupytext header) listed in ``_toc.yml``."""
+    paths = [root / f"{entry}.md" for entry in toc_files(root)]
     return [p for p in paths if p.exists() and "kernelspec:" in p.read_text()[:600]]
 
 

@@ -10,13 +10,13 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import ast  # noqa: E402
+import importlib.util
 import json
 from functools import cache
 from pathlib import Path
 
 import matplotlib
 import pytest
-import yaml
 
 matplotlib.use("Agg")
 
@@ -32,26 +32,26 @@ def reference(name: str) -> dict:
     return json.loads((REFERENCE / f"{name}.json").read_text())["fits"]
 
 
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The build's own reading of the table of contents, so tests and build agree on the pages.
+_chapters = load_script("execute_chapters")
+
+
 def toc_files() -> list[str]:
     """Every document in ``_toc.yml`` (without suffix), root first."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    walk(toc.get("chapters", []))
-    return files
+    return _chapters.toc_files(ROOT)
 
 
 def notebook_chapters() -> list[str]:
     """TOC entries that are executable notebooks (they carry a jupytext header)."""
-    return [f for f in toc_files() if "kernelspec:" in (ROOT / f"{f}.md").read_text()[:600]]
+    return [p.relative_to(ROOT).with_suffix("").as_posix()
+            for p in _chapters.notebook_chapters(ROOT)]
 
 
 def glued(chapter: str) -> dict:

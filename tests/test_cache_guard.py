@@ -1,13 +1,10 @@
 """The build's cache guard re-executes chapters when the helper package changes."""
 
-import importlib.util
 import shutil
 
-from conftest import ROOT
+from conftest import load_script
 
-spec = importlib.util.spec_from_file_location("cache_guard", ROOT / "scripts" / "cache_guard.py")
-cache_guard = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cache_guard)
+cache_guard = load_script("cache_guard")
 
 
 def test_changed_helper_code_clears_the_execution_cache(tmp_path):
