@@ -366,9 +366,9 @@ class MixedModelResult:
         """lme4's ``confint`` names of the SDs and correlations (``sd_(Intercept)|g``, ...)."""
         names = []
         for term in self.model.terms:
-            names += [f"sd_{c}|{term.group}" for c in term.columns]
-            names += [f"cor_{term.columns[i]}.{term.columns[j]}|{term.group}"
-                      for j in range(term.p) for i in range(j + 1, term.p)]
+            names += [f"sd_{term.columns[i]}|{term.group}" if i == j else
+                      f"cor_{term.columns[i]}.{term.columns[j]}|{term.group}"
+                      for i, j in zip(*term.tril())]
         return names + (["sigma"] if self.family == "gaussian" else [])
 
     # ------------------------------------------------------------------ summary
