@@ -268,10 +268,11 @@ def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # n
     lower = np.r_[model.theta_lower(), np.full(len(beta0), -np.inf)]
     mask = np.r_[model.is_diagonal_theta(), np.zeros(len(beta0), bool)]
     laplace = deviance if nAGQ == 1 else GlmmDeviance(scaled, fam, 1, constant)
-    optimum = minimize_deviance(laplace, start, lower, mask, polish=False)
+    optimum = minimize_deviance(laplace, start, lower, mask, polish=False, gradient="2-point")
     if nAGQ > 1:
         deviance.u = laplace.u
-        optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False)
+        optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False,
+                                    gradient="2-point")
     result = MixedModelResult.from_glmm(model, deviance, scale, optimum, warn=not separated)
     result.separated = separated
     result.converged = result.converged and not separated
