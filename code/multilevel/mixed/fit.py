@@ -167,6 +167,11 @@ def _response_for_family(model: ModelData, family: str, weights, data: pd.DataFr
                 else f"the response {name!r} of a binomial model must be 0 or 1; found values "
                 f"{values[:6].tolist()}; {hint}."
             )
+    if np.ptp(y) == 0 and model.parsed.cbind is None and weights is None:
+        raise MultilevelInputError(
+            f"the response {name!r} is constant ({y[0]:g} in every row): there is no variation "
+            "to model (lme4: 'Response is constant')."
+        )
     if family == "binomial" and model.parsed.cbind is not None:
         successes = y * model.trials
         if np.any(successes < 0) or np.any(model.trials - successes < 0) or \

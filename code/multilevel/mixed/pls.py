@@ -165,10 +165,13 @@ class SparseSystem:
     def factor(self, ztwz: sparse.csc_matrix) -> float:
         lam = self._lambda
         a = sparse.csc_matrix(lam.T @ ztwz @ lam + sparse.identity(self.q, format="csc"))
-        if self._factor is None:
-            # The pattern of A does not change with theta (only values), so CHOLMOD's
-            # fill-reducing analysis is done once; use the all-ones Lambda's pattern.
-            self._factor = analyze(a, mode="supernodal")
+        a.sort_indices()
+        # CHOLMOD's fill-reducing analysis depends only on the pattern of A, which stays the
+        # same from one theta to the next; scipy drops products that are exactly zero (a
+        # correlation of 0, a variance of 0), so a changed pattern is analysed afresh.
+        pattern = (a.indptr.tobytes(), a.indices.tobytes())
+        if self._factor is None or pattern != self._pattern:
+            self._factor, self._pattern = analyze(a, mode="supernodal"), pattern
         self._factor.cholesky_inplace(a)
         return float(self._factor.logdet())
 
