@@ -208,7 +208,10 @@ class MixedModelResult:
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``."""
+        """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``.
+
+        ``var2`` is missing (NaN) on the rows of variances, as ``NA`` is in R.
+        """
         rows, seen = [], {}
         for term, cov in zip(self.model.terms, self._covariances()):
             # Two terms of one factor, as (x || g) makes, are g and g.1 (R's make.unique).
