@@ -47,7 +47,8 @@ specs <- list(
   mmmec_nested_offset = spec("mmmec", deaths ~ uvb + (1 | nation/region) + offset(log(expected)),
                              "poisson"),
   grouseticks_three_factors = spec("grouseticks",
-                                   TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION),
+                                   TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) +
+                                     (1 | LOCATION),
                                    "poisson", times = 3)
 )
 
@@ -104,7 +105,9 @@ for (name in names(specs)) {
   }, error = function(e) list(error = conditionMessage(e)))
   entry <- c(
     # `model`: the formula as written (lme4 expands || and / in `formula`).
-    list(name = name, data = s$data, model = paste(deparse(s$formula, width.cutoff = 500L), collapse = ""), family = s$family, nAGQ = s$nAGQ,
+    list(name = name, data = s$data,
+         model = paste(deparse(s$formula, width.cutoff = 500L), collapse = ""),
+         family = s$family, nAGQ = s$nAGQ,
          weights = if (is.null(s$weights)) NA else s$weights, times = s$times),
     describe_merMod(fit, median(times)),
     list(

@@ -2,10 +2,12 @@
 # adds beyond the chapters' models. Compared in tests/test_mixed_reference.py.
 #   - nested terms (1 | batch/cask) and the same written (1 | batch) + (1 | batch:cask) (Pastes);
 #   - uncorrelated (Days || Subject) beside the correlated (Days | Subject) (sleepstudy);
-#   - crossed factors: Penicillin (plate x sample) and InstEval (students x lecturers x departments);
+#   - crossed factors: Penicillin (plate x sample) and InstEval (students x lecturers x
+#     departments);
 #   - profile confidence intervals (confint(method = "profile"), lme4's oldNames = FALSE row names);
 #   - predict(): fitted rows, new rows of known subjects, re.form = NA, a new subject;
-#   - anova(m0, m1) of two REML fits (lme4 refits both with ML).
+#   - anova(m0, m1) of two REML fits (lme4 refits both with ML), with the same fixed effects
+#     and with different ones.
 #
 # Run from the repository root after `python tests/reference/export_data.py`:
 #   Rscript tests/reference/lmer_engine.R
@@ -104,7 +106,8 @@ for (name in names(specs)) {
   fitted_models[[name]] <- fit
   entry <- c(
     # `model`: the formula as written (lme4 expands || and / in `formula`).
-    list(name = name, data = s$data, model = paste(deparse(s$formula, width.cutoff = 500L), collapse = ""), times = s$times),
+    list(name = name, data = s$data,
+         model = paste(deparse(s$formula, width.cutoff = 500L), collapse = ""), times = s$times),
     describe_merMod(fit, seconds),
     list(
       median_seconds = seconds,
