@@ -1,18 +1,10 @@
-"""The binomial-logit GLMM fitter against lme4's glmer (tests/reference/glmer_reference.json).
+"""The logit mixed model as chapters/glmm-fitting.md explains it, through the public API.
 
-Tolerances (the standard the fitter is held to):
-
-- log-likelihood within 1e-3 of glmer's, for every fit;
-- for non-singular fits, fixed effects, random-effect SDs and correlations within
-  1e-3 absolute or 1e-3 relative (whichever is larger), and the conditional
-  modes and variances of the random effects within 2e-3 absolute;
-- standard errors within 1e-2 relative of glmer's ``vcov``, and within 1e-3
-  relative of glmer's with its PIRLS converged (the fixture's
-  ``converged_pirls``: refitted with ``tolPwrss = 1e-10``, Hessian of its
-  deviance with step 1e-3). ``vcov`` differentiates with step 1e-4 a deviance
-  whose PIRLS stops at ``tolPwrss = 1e-7``; that costs it up to ~1% on small
-  data sets. Against the converged glmer the log-likelihood agrees to 1e-6 and
-  the estimates to 1e-4.
+The chapter rebuilds ``glmer``'s steps from its public pieces (``parse_formula``,
+``build_model_data``: ``Z`` and ``Lambda(theta)``) and checks them against the fitted
+result (``ranef(condvar=True)``, ``llf``, refits with ``nAGQ``). These tests hold the
+pieces and the claims the chapter relies on; every fit against lme4's fixtures is in
+``tests/test_mixed_fixtures.py``.
 """
 
 from __future__ import annotations
@@ -23,201 +15,148 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, reference
+from conftest import glued, reference
 from scipy import special
 
-from multilevel import _glmm_numerics as num
-from multilevel._checks import MultilevelInputError
-from multilevel.glmm import fit_glmer
+import multilevel
+from multilevel import MultilevelInputError, data
+from multilevel.mixed.formula import parse_formula
+from multilevel.mixed.terms import build_model_data
 from multilevel.simulate import simulate_red_blue
 
 FITS = reference("glmer_reference")
-NON_SINGULAR = [name for name, ref in FITS.items() if not ref["singular"]]
-SINGULAR = [name for name, ref in FITS.items() if ref["singular"]]
+INTERCEPT = "vote ~ income + (1 | state)"
+CROSS_LEVEL = "vote ~ state_avg_income * income + (1 + income | state)"
 
 
 @cache
-def dataset(name: str) -> pd.DataFrame:
-    """A data set the R script read, found where its ``reference_data()`` looks."""
-    for folder in (ROOT / "tests" / "reference" / "data", ROOT / "data"):
-        if (path := folder / f"{name}.csv").exists():
-            return pd.read_csv(path)
-    raise FileNotFoundError(name)
+def votes() -> pd.DataFrame:
+    return data.load_csv("red_blue_simulated")
 
 
 @cache
-def fitted(name: str):
-    ref = FITS[name]
-    return fit_glmer(dataset(ref["data"]), ref["formula"], n_agq=ref["nAGQ"])
+def fitted(formula: str, n_agq: int = 1) -> multilevel.MixedModelResult:
+    return multilevel.glmer(formula, votes(), nAGQ=n_agq)
 
 
-def python_term(r_name: str) -> str:
-    return "Intercept" if r_name == "(Intercept)" else r_name
+# ----------------------------------------------------------- the public pieces
+def test_model_matrices_are_the_chapters_z_and_lambda():
+    model = build_model_data(parse_formula(INTERCEPT), votes())
+    z = model.z_matrix()
+    assert z.shape == (len(votes()), 48) and z.nnz == len(votes())
+    np.testing.assert_array_equal(z.sum(axis=1), np.ones(len(votes())))
+    # Column j of Z marks the voters of the j-th state in sorted order.
+    states = model.terms[0].levels
+    assert list(states) == sorted(votes()["state"].unique())
+    sizes = votes().groupby("state").size()
+    np.testing.assert_array_equal(z.sum(axis=0), sizes.loc[states].to_numpy())
+    lam = model.lambda_matrix(np.array([0.4]))
+    np.testing.assert_allclose(lam.toarray(), 0.4 * np.eye(48))
+    assert model.x_names == ["(Intercept)", "income"]
 
 
-def reference_series(values: dict) -> pd.Series:
-    return pd.Series({python_term(k): v for k, v in values.items()})
+def test_hand_written_pirls_and_laplace_equal_the_fit():
+    """The chapter's numpy PIRLS reproduces ranef(condvar=True) and the Laplace llf."""
+    fit = fitted(INTERCEPT)
+    model = build_model_data(parse_formula(INTERCEPT), votes())
+    zl = model.z_matrix() @ model.lambda_matrix(fit.theta)
+    beta, u = fit.params.to_numpy(), np.zeros(48)
+    for _ in range(50):
+        p = special.expit(model.X @ beta + zl @ u)
+        h = 1 + zl.multiply(zl).T @ (p * (1 - p))
+        u = u + (zl.T @ (model.y - p) - u) / h
+    eta = model.X @ beta + zl @ u
+    laplace = np.sum(model.y * eta - np.logaddexp(0, eta)) - 0.5 * u @ u - 0.5 * np.log(h).sum()
+    assert laplace == pytest.approx(fit.llf, abs=1e-6)
+    ranef = fit.ranef(condvar=True)["state"].loc[model.terms[0].levels]
+    np.testing.assert_allclose(ranef["(Intercept)"], fit.theta[0] * u, atol=1e-6)
+    np.testing.assert_allclose(ranef["(Intercept)_sd"], fit.theta[0] / np.sqrt(h), rtol=1e-6)
 
 
-def assert_close(ours, theirs, abs_tol: float, rel_tol: float = 0.0, what: str = "") -> None:
-    ours, theirs = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
-    gap = np.abs(ours - theirs)
-    allowed = np.maximum(abs_tol, rel_tol * np.abs(theirs))
-    assert np.all(gap <= allowed), f"{what}: ours {ours}, glmer {theirs}, gap {gap}"
-
-
-# ----------------------------------------------------------------- vs glmer
-def test_reference_covers_the_required_models():
-    formulas = {ref["formula"] for ref in FITS.values()}
-    assert "vote ~ state_avg_income * income + (1 + income | state)" in formulas
-    agq = {ref["nAGQ"] for name, ref in FITS.items() if name.startswith("red_blue_intercept")}
-    assert {1, 2, 5, 10, 25} <= agq
-    assert len(SINGULAR) >= 2 and len(NON_SINGULAR) >= 10
-
-
-@pytest.mark.parametrize("name", sorted(FITS))
-def test_loglik_matches_glmer(name):
-    ref, fit = FITS[name], fitted(name)
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)
-    assert fit.n_obs == ref["n_obs"] and fit.n_groups == ref["n_groups"]
-    assert fit.aic == pytest.approx(ref["aic"], abs=2e-3)
-    assert fit.bic == pytest.approx(ref["bic"], abs=2e-3)
-    assert fit.n_obs - fit.n_params == ref["df_resid"]
-
-
-@pytest.mark.parametrize("name", sorted(FITS))
-def test_singular_flag_matches_glmer(name):
-    fit = fitted(name)
-    assert fit.is_singular == FITS[name]["singular"]
-    assert ("singular" in fit.summary()) == FITS[name]["singular"]
-
-
-@pytest.mark.parametrize("name", NON_SINGULAR)
-def test_estimates_match_glmer(name):
-    ref, fit = FITS[name], fitted(name)
-    theirs = reference_series(ref["fixef"])
-    assert_close(fit.params[theirs.index], theirs, 1e-3, 1e-3, "fixed effects")
-    assert_close(fit.random_sd, list(ref["sd"].values()), 1e-3, 1e-3, "random-effect SDs")
-    corr = np.atleast_2d(ref["corr"])
-    assert_close(fit.random_corr.to_numpy(), corr, 1e-3, 1e-3, "correlations")
-
-
-@pytest.mark.parametrize("name", sorted(FITS))
-def test_standard_errors_match_glmer(name):
-    ref, fit = FITS[name], fitted(name)
-    assert fit.vcov_method == "hessian"
-    theirs = reference_series(ref["se"])
-    ours = fit.fixed_effects["std_error"][theirs.index]
-    assert_close(ours, theirs, 0.0, 1e-2, "SE vs vcov()")
-    converged = ref["converged_pirls"]
-    assert "error" not in converged, converged
-    assert_close(ours, reference_series(converged["se"])[theirs.index], 0.0, 1e-3, "SE")
-
-
-@pytest.mark.parametrize("name", sorted(FITS))
-def test_matches_glmer_with_converged_pirls(name):
-    converged, fit = FITS[name]["converged_pirls"], fitted(name)
-    assert fit.loglik == pytest.approx(converged["loglik"], abs=1e-6)
-    theirs = reference_series(converged["fixef"])
-    assert_close(fit.params[theirs.index], theirs, 1e-4, 1e-4, "fixed effects")
-    assert_close(fit.random_sd, list(converged["sd"].values()), 1e-4, 1e-4, "SDs")
-
-
-@pytest.mark.parametrize("name", NON_SINGULAR)
-def test_conditional_modes_match_glmer(name):
-    ref, fit = FITS[name], fitted(name)
-    terms = [python_term(t) for t in ref["ranef"]["terms"]]
-    ours = fit.random_effects.loc[ref["ranef"]["levels"]]
-    assert_close(ours[terms].to_numpy(), np.reshape(ref["ranef"]["modes"], (-1, len(terms))), 2e-3)
-    condvar = np.reshape(ref["ranef"]["condvar"], (-1, len(terms), len(terms)))
-    positions = ours.index.map(fit.random_effects.index.get_loc)
-    assert_close(fit.conditional_cov[positions], condvar, 2e-3)
-    variances = ours[[f"{t}_var" for t in terms]].to_numpy()
-    assert_close(variances, np.diagonal(condvar, axis1=1, axis2=2), 2e-3)
-
-
-def test_singular_fits_lie_on_the_boundary():
-    for name in SINGULAR:
-        fit, ref = fitted(name), FITS[name]
-        rows, cols = num.theta_index(len(fit.random_cov))
-        diagonal = fit.theta[rows == cols]  # Lambda's diagonal: a zero makes Sigma singular
-        assert diagonal.min() < 1e-6 and diagonal.min() >= 0
-        # At a singular optimum the estimates are less determined; the fixed effects still agree.
-        theirs = reference_series(ref["fixef"])
-        assert_close(fit.params[theirs.index], theirs, 1e-3, 1e-3, "fixed effects")
-
-
-@pytest.mark.parametrize("prefix", ["red_blue_intercept", "few_groups_intercept"])
-def test_quadrature_converges_like_glmer(prefix):
+def test_quadrature_converges_like_glmer():
     """More nodes move the log-likelihood towards the 25-node value, by glmer's steps."""
-    names = sorted((FITS[n]["nAGQ"], n) for n in FITS if n.startswith(prefix) and "agq" in n)
-    names = [(1, prefix)] + names
-    ours = np.array([fitted(n).loglik for _, n in names])
-    theirs = np.array([FITS[n]["loglik"] for _, n in names])
-    ours_gap, their_gap = np.abs(ours - ours[-1]), np.abs(theirs - theirs[-1])
-    assert_close(ours_gap, their_gap, 1e-4, what="distance from nAGQ=25")
-    assert ours_gap[0] > 10 * ours_gap[-2]  # Laplace is clearly further off than 20 nodes
-    assert np.all(np.diff(ours_gap[[i for i, (k, _) in enumerate(names) if k in (1, 5, 10)]]) < 0)
+    names = sorted((ref["nAGQ"], name) for name, ref in FITS.items()
+                   if name.startswith("red_blue_intercept"))
+    ours = np.array([fitted(INTERCEPT, k).llf for k, _ in names])
+    theirs = np.array([FITS[name]["loglik"] for _, name in names])
+    ours_gap, their_gap = ours[-1] - ours, theirs[-1] - theirs
+    np.testing.assert_allclose(ours_gap, their_gap, atol=1e-4)
+    assert ours_gap[0] > 10 * abs(ours_gap[-2])  # Laplace is clearly further off than 20 nodes
+    assert np.all(np.diff(ours_gap[:4]) < 0)  # 1, 2, 3, 5 nodes: rising steadily here
 
 
-# ---------------------------------------------------------------- internals
-def test_collapsing_rows_leaves_the_loglik_unchanged():
-    data = dataset("red_blue_simulated").iloc[::10]
-    merged = fit_glmer(data, "vote ~ income + (1 + income | state)")
-    rowwise = fit_glmer(data, "vote ~ income + (1 + income | state)", collapse=False)
-    assert merged.n_cells < rowwise.n_cells == len(data)
-    assert merged.loglik == pytest.approx(rowwise.loglik, abs=1e-7)
-    assert_close(merged.params, rowwise.params, 1e-5)
-    # The deviance at one parameter value, row by row and in counts.
-    x = np.c_[np.ones(len(data)), data["income"]]
-    codes = pd.factorize(data["state"], sort=True)[0]
-    y = data["vote"].to_numpy(float)
-    params = np.array([0.5, -0.1, 0.2, 0.1, 0.3])
-    values = [
-        num.Objective(num.collapse(x, x, codes, y, merge), 1)(params) for merge in (True, False)
-    ]
-    assert values[0] == pytest.approx(values[1], rel=1e-12)
+def test_counts_with_cbind_give_the_row_fit():
+    """The chapter's collapsing: cells fitted with cbind() = rows, up to log C(n, k)."""
+    rows = votes().iloc[::5]
+    cells = rows.groupby(["state", "income"])["vote"].agg(yes="sum", n="size").reset_index()
+    cells["no"] = cells["n"] - cells["yes"]
+    by_row = multilevel.glmer("vote ~ income + (1 + income | state)", rows)
+    by_cell = multilevel.glmer("cbind(yes, no) ~ income + (1 + income | state)", cells)
+    log_choose = (special.gammaln(cells["n"] + 1) - special.gammaln(cells["yes"] + 1)
+                  - special.gammaln(cells["no"] + 1)).sum()
+    assert log_choose > 100
+    assert by_cell.llf - log_choose == pytest.approx(by_row.llf, abs=1e-6)
+    np.testing.assert_allclose(by_cell.params, by_row.params, atol=1e-5)
+    np.testing.assert_allclose(by_cell.theta, by_row.theta, atol=1e-4)
 
 
-def test_laplace_gradient_equals_finite_differences():
-    data = dataset("glmm_two_covariates")
-    x = np.c_[np.ones(len(data)), data["x"], data["x2"]]
-    cells = num.collapse(x, x, pd.factorize(data["group"])[0], data["y"].to_numpy(float), True)
-    objective = num.Objective(cells, 1)
-    params = np.array([0.6, 0.2, -0.2, 0.3, 0.1, 0.2, -0.3, 0.5, -0.4])
-    _, gradient = objective.value_and_gradient(params)
-    step = 1e-6
-    shifts = np.eye(9) * step
-    numeric = [(objective(params + e) - objective(params - e)) / (2 * step) for e in shifts]
-    assert_close(gradient, numeric, 1e-4, 1e-6, "gradient")
+def test_singular_fits_in_the_chapter_are_flagged_without_a_warning():
+    no_differences = simulate_red_blue(
+        seed=1, n_respondents=2000, intercept_by_state_income=0.0, slope_by_state_income=0.0,
+        sd_intercept=0.0, sd_slope=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flat = multilevel.glmer(INTERCEPT, no_differences)
+        slope = multilevel.glmer("vote ~ income + (1 + income | state)", no_differences)
+    assert flat.is_singular and flat.theta[0] == 0.0
+    assert slope.is_singular and slope.theta[-1] < 1e-4 and slope.varcorr["sdcor"].iloc[2] > 0.999
+    assert "singular" in str(flat.summary())
+    assert not fitted(INTERCEPT).is_singular
+
+
+def test_quadrature_needs_one_scalar_term():
+    with pytest.raises(MultilevelInputError, match="one scalar random-effects term"):
+        multilevel.glmer("vote ~ income + (1 + income | state)", votes(), nAGQ=5)
+
+
+# ------------------------------------------------------------- the simulation
+def test_red_blue_simulation_has_the_papers_design():
+    frame = simulate_red_blue()
+    assert list(frame.columns) == ["state", "income", "vote", "state_avg_income"]
+    assert frame.equals(simulate_red_blue())
+    sizes = frame.groupby("state").size()
+    assert len(sizes) == 48 and not {"Alaska", "Hawaii"} & set(sizes.index)
+    assert 20_000 <= len(frame) <= 25_000 and sizes.min() < 50 and sizes.max() > 2_000
+    assert set(frame["income"]) == set(range(-2, 3)) and set(frame["vote"]) == {0, 1}
+    averages = frame.groupby("state")["state_avg_income"].agg(["min", "max"])
+    assert (averages["min"] == averages["max"]).all()
+    means = frame.groupby("state")["income"].mean().round(4)
+    np.testing.assert_allclose(averages["min"], means, atol=1e-12)
+    # The fitted within-state income slopes: steep in Mississippi, flat in Connecticut.
+    slope = fitted(CROSS_LEVEL).coef()["state"]
+    slope = slope["income"] + slope["state_avg_income:income"] * averages["min"]
+    assert 0.3 < slope["Mississippi"] < 0.55 and -0.1 < slope["Connecticut"] < 0.15
+    assert slope["Connecticut"] < slope["Ohio"] < slope["Mississippi"]
+    with pytest.raises(MultilevelInputError, match="n_respondents"):
+        simulate_red_blue(n_respondents=10)
 
 
 def test_recovers_the_simulated_truth():
     """Many respondents per state: the estimates centre on the truth, within sampling error."""
-    truth = {
-        "Intercept": 0.1,
-        "state_avg_income": -1.0,
-        "income": 0.2,
-        "state_avg_income:income": -0.6,
-    }
+    truth = {"(Intercept)": 0.1, "state_avg_income": -1.0, "income": 0.2,
+             "state_avg_income:income": -0.6}
     sd_intercept, sd_slope, correlation = 0.3, 0.1, -0.3
     estimates, errors, sds = [], [], []
     for seed in range(8):
-        data = simulate_red_blue(
-            seed=100 + seed,
-            n_respondents=100_000,
-            intercept=truth["Intercept"],
-            intercept_by_state_income=truth["state_avg_income"],
-            income_slope=truth["income"],
-            slope_by_state_income=truth["state_avg_income:income"],
-            sd_intercept=sd_intercept,
-            sd_slope=sd_slope,
-            correlation=correlation,
-        )
-        fit = fit_glmer(data, "vote ~ state_avg_income * income + (1 + income | state)")
+        frame = simulate_red_blue(
+            seed=100 + seed, n_respondents=100_000, intercept=truth["(Intercept)"],
+            intercept_by_state_income=truth["state_avg_income"], income_slope=truth["income"],
+            slope_by_state_income=truth["state_avg_income:income"], sd_intercept=sd_intercept,
+            sd_slope=sd_slope, correlation=correlation)
+        fit = multilevel.glmer(CROSS_LEVEL, frame)
         estimates.append(fit.params[list(truth)])
-        errors.append(fit.fixed_effects["std_error"][list(truth)])
-        sds.append([*fit.random_sd, fit.random_corr.iloc[1, 0]])
+        errors.append(fit.bse[list(truth)])
+        sds.append(fit.varcorr["sdcor"].to_numpy()[:3])
     mean, se = pd.concat(estimates, axis=1).mean(axis=1), pd.concat(errors, axis=1).mean(axis=1)
     assert np.all(np.abs(mean - pd.Series(truth)) < 3.5 * se / np.sqrt(8))
     mean_sd = np.mean(sds, axis=0)
@@ -227,117 +166,57 @@ def test_recovers_the_simulated_truth():
     assert abs(mean_sd[2] - correlation) < 0.25
 
 
-def test_red_blue_simulation_has_the_papers_design():
-    data = simulate_red_blue()
-    assert list(data.columns) == ["state", "income", "vote", "state_avg_income"]
-    assert data.equals(simulate_red_blue())
-    sizes = data.groupby("state").size()
-    assert len(sizes) == 48 and not {"Alaska", "Hawaii"} & set(sizes.index)
-    assert 20_000 <= len(data) <= 25_000 and sizes.min() < 50 and sizes.max() > 2_000
-    assert set(data["income"]) == set(range(-2, 3)) and set(data["vote"]) == {0, 1}
-    averages = data.groupby("state")["state_avg_income"].agg(["min", "max"])
-    assert (averages["min"] == averages["max"]).all()
-    means = data.groupby("state")["income"].mean().round(4)
-    np.testing.assert_allclose(averages["min"], means, atol=1e-12)
-    # The fitted within-state income slopes: steep in Mississippi, flat in Connecticut.
-    fit = fitted("red_blue_cross_level")
-    beta, b = fit.params, fit.random_effects["income"]
-    slope = beta["income"] + beta["state_avg_income:income"] * averages["min"] + b
-    assert 0.3 < slope["Mississippi"] < 0.55 and -0.1 < slope["Connecticut"] < 0.15
-    assert slope["Connecticut"] < slope["Ohio"] < slope["Mississippi"]
-    with pytest.raises(MultilevelInputError, match="n_respondents"):
-        simulate_red_blue(n_respondents=10)
-
-
-# -------------------------------------------------------------- the results
+# ------------------------------------------------------------ the predictions
 def test_predict_new_groups_follow_the_population_curve():
-    fit = fitted("red_blue_cross_level")
+    fit = fitted(CROSS_LEVEL)
     income = np.arange(-2, 3)
     new = pd.DataFrame({"state": "Atlantis", "income": income, "state_avg_income": 0.1})
     beta = fit.params
     population = special.expit(
-        beta["Intercept"]
-        + beta["state_avg_income"] * 0.1
-        + (beta["income"] + beta["state_avg_income:income"] * 0.1) * income
-    )
-    np.testing.assert_allclose(fit.predict(new), population, rtol=1e-12)
-    np.testing.assert_allclose(fit.predict(new, include_random=False), population, rtol=1e-12)
-    with pytest.raises(MultilevelInputError, match="were not in the fitted data"):
-        fit.predict(new, new_groups="error")
+        beta["(Intercept)"] + beta["state_avg_income"] * 0.1
+        + (beta["income"] + beta["state_avg_income:income"] * 0.1) * income)
+    predicted = fit.predict(new, type="response", allow_new_levels=True)
+    np.testing.assert_allclose(predicted, population, rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(new, re_form="~0", type="response"), population,
+                               rtol=1e-12)
+    with pytest.raises(MultilevelInputError, match="Atlantis"):
+        fit.predict(new)
 
 
 def test_predict_known_groups_use_their_conditional_modes():
-    fit = fitted("red_blue_cross_level")
-    rows = dataset("red_blue_simulated").groupby("state").head(3)
-    b = fit.random_effects.loc[rows["state"]]
+    fit = fitted(CROSS_LEVEL)
+    rows = votes().groupby("state").head(3)
+    b = fit.ranef()["state"].loc[rows["state"]]
     beta = fit.params
     avg, income = rows["state_avg_income"].to_numpy(), rows["income"].to_numpy()
-    intercept = beta["Intercept"] + beta["state_avg_income"] * avg + b["Intercept"].to_numpy()
+    intercept = beta["(Intercept)"] + beta["state_avg_income"] * avg + b["(Intercept)"].to_numpy()
     slope = beta["income"] + beta["state_avg_income:income"] * avg + b["income"].to_numpy()
-    expected = special.expit(intercept + slope * income)
-    predicted = fit.predict(rows)
-    np.testing.assert_allclose(predicted, expected, rtol=1e-12)
+    predicted = fit.predict(rows, type="response")
+    np.testing.assert_allclose(predicted, special.expit(intercept + slope * income), rtol=1e-12)
     assert predicted.index.equals(rows.index)
-    assert not np.allclose(predicted, fit.predict(rows, include_random=False))
+    assert not np.allclose(predicted, fit.predict(rows, re_form="~0", type="response"))
 
 
-def test_summary_reads_like_glmer():
-    fit = fitted("red_blue_slope")
-    text = fit.summary()
-    for piece in ("Laplace Approximation", "Random effects:", "Fixed effects:", "Corr",
-                  "Number of obs: 22003, groups:  state, 48", f"{fit.loglik:.1f}"):
-        assert piece in text
-    assert "nAGQ = 25" in fitted("red_blue_intercept_agq25").summary()
-
-
-def test_formula_and_arguments_give_the_same_fit():
-    data = dataset("glmm_few_groups")
-    a = fit_glmer(data, "y ~ x + (1 + x | group)")
-    b = fit_glmer(data, "y ~ x", group="group", random="1 + x")
-    assert a.loglik == b.loglik and a.formula == b.formula
-
-
-def test_normal_fits_raise_no_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit = fit_glmer(dataset("glmm_singular"), "y ~ x + (1 + x | group)")
-    assert fit.converged and fit.is_singular
-
-
-# ---------------------------------------------------------------- bad input
-@pytest.fixture
-def small() -> pd.DataFrame:
-    return dataset("glmm_few_groups").copy()
-
-
-@pytest.mark.parametrize(
-    ("change", "formula", "kwargs", "message"),
-    [
-        (lambda d: d.assign(y=d["y"] * 2), "y ~ x + (1 | group)", {}, "must be binary"),
-        (lambda d: d, "y ~ income + (1 | group)", {}, r"not found in the data"),
-        (lambda d: d, "y ~ x + (1 | county)", {}, r"not found in the data"),
-        (lambda d: d.assign(x=d["x"].where(d.index > 3)), "y ~ x + (1 | group)", {}, "missing"),
-        (lambda d: d.assign(group="g01"), "y ~ x + (1 | group)", {}, "at least 2 groups"),
-        (lambda d: d.assign(x=d["x"].astype(str)), "y ~ x + (1 | group)", {}, "must be numeric"),
-        (lambda d: d.assign(y=1), "y ~ x + (1 | group)", {}, "needs both 0s and 1s"),
-        (lambda d: d, "y x + (1 | group)", {}, "must be a string like"),
-        (lambda d: d, "y ~ x +", {"group": "group"}, "cannot parse"),
-        (lambda d: d, "log(y) ~ x", {"group": "group"}, "must be one column name"),
-        (lambda d: d, "y ~ x", {}, "name the grouping column"),
-        (lambda d: d, "y ~ x", {"group": "group", "random": "1 | group"}, "right-hand side"),
-        (lambda d: d, "y ~ x", {"group": "group", "random": "x +"}, "cannot parse"),
-        (lambda d: d, "y ~ x + (1 | group) + (0 + x | group)", {}, "only one random-effects term"),
-        (lambda d: d, "y ~ x + (1 | group)", {"group": "group"}, "not both"),
-        (lambda d: d, "y ~ x + (1 + x | group)", {"n_agq": 5}, "single random effect"),
-        (lambda d: d, "y ~ x + (1 | group)", {"n_agq": 30}, "from 1 to 25"),
-        (lambda d: d.assign(x2=2 * d["x"]), "y ~ x + x2 + (1 | group)", {}, "linearly dependent"),
-    ],
-)
-def test_bad_input_gets_a_clear_error(small, change, formula, kwargs, message):
-    with pytest.raises(MultilevelInputError, match=message):
-        fit_glmer(change(small), formula, **kwargs)
-
-
-def test_not_a_dataframe():
-    with pytest.raises(MultilevelInputError, match="must be a pandas DataFrame"):
-        fit_glmer([[0, 1]], "y ~ x + (1 | group)")
+# --------------------------------------------------------- the chapter's glue
+@pytest.mark.book
+def test_glmm_fitting_chapter_glue():
+    values = glued("chapters/glmm-fitting")
+    fits = {ref["nAGQ"]: ref["loglik"] for name, ref in FITS.items()
+            if name.startswith("red_blue_intercept")}
+    assert values["agq_laplace_gap"] == pytest.approx(fits[25] - fits[1], abs=1e-4)
+    assert values["agq_5_gap"] == pytest.approx(fits[25] - fits[5], abs=1e-6)
+    assert values["agq_3_gap"] == pytest.approx(fits[25] - fits[3], abs=1e-5)
+    # "The test suite checks these settings against lme4's glmer": the same settings.
+    assert values["agq_n_settings"] == len(fits)
+    assert values["fit_modes_gap"] < 1e-6 and values["fit_condsd_gap"] < 1e-6
+    assert values["fit_laplace_gap"] < 1e-6 and values["fit_one_node_gap"] < 1e-6
+    assert 0 < values["fit_large_laplace_error"] < values["fit_small_laplace_error"] < 0.01
+    assert values["fit_large_sd"] < values["fit_small_sd"]
+    # The 25-node totals over states add up to the Laplace gap at the Laplace estimates.
+    assert values["ex_laplace_total"] == pytest.approx(values["agq_laplace_gap"], rel=0.05)
+    assert values["ex_laplace_slope"] < 0
+    assert values["collapse_rows"] == len(votes()) and values["collapse_cells"] == 240
+    assert values["collapse_gap"] < 1e-6 and values["collapse_params_gap"] < 1e-4
+    assert values["flat_singular"] == "True" and values["flat_theta"] == 0.0
+    assert abs(values["ex_flat_cor"]) == pytest.approx(1.0, abs=1e-6)
+    assert values["ex_flat_ll_gain"] > 0

@@ -1,18 +1,20 @@
-"""Three nested levels and crossed classifications: every fit against lme4, and the chapter's glue.
+"""Three nested levels and crossed classifications: what the chapter relies on, and its glue.
 
 The fixtures come from ``tests/reference/lmer_levels.R`` (lmer with ``(1 | sch) + (1 | tch)``
-on STAR kindergarten and ``(1 | primary) + (1 | second)`` on ScotsSec).
+on STAR kindergarten and ``(1 | primary) + (1 | second)`` on ScotsSec); every fixture
+against ``multilevel.lmer`` is in ``tests/test_mixed_fixtures.py``.
 """
 
 from functools import cache
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import glued, reference
 
-from multilevel import MultilevelInputError, data, models, plots
-from multilevel.simulate import simulate_students
+import statsmodels.formula.api as smf
+
+import multilevel
+from multilevel import MultilevelInputError, data, plots
 
 # lme4's names for the fixed effects -> the 0/1 columns the chapter builds.
 TERMS = {"(Intercept)": "Intercept", "cltypesmall": "small", "cltypereg+A": "aide",
@@ -46,142 +48,60 @@ def lmer_variances(ref: dict) -> dict[str, float]:
     return {row["grp"]: row["vcov"] for row in ref["varcorr"]}
 
 
-def model_spec(name: str) -> tuple[pd.DataFrame, str, list[str], list[str]]:
-    """Data, response, covariates and factors of a fixture, read from its lmer formula."""
-    ref = levels_fit(name)
-    frame = star() if name.startswith("star") else scots()
-    response = ref["formula"].split("~")[0].strip()
-    covariates = [TERMS[t] for t in ref["fixef"] if t != "(Intercept)"]
-    factors = list(ref["ngroups"])
-    return frame, response, covariates, factors
-
-
-EXACT_FITS = [
-    "star_empty_reml", "star_cltype_reml", "star_cltype_ml", "star_schtype_reml",
-    "star_cltype_school_reml", "star_cltype_class_reml", "scots_empty_reml",
-    "scots_crossed_reml", "scots_crossed_ml", "scots_second_reml", "scots_primary_reml",
-]
-
-
-@pytest.mark.parametrize("name", EXACT_FITS)
-def test_fit_variance_components_equals_lmer(name):
-    ref = levels_fit(name)
-    frame, response, covariates, factors = model_spec(name)
-    fit = models.fit_variance_components(frame, response, covariates, factors, reml=ref["reml"])
-    assert fit.nobs == ref["nobs"]
-    assert fit.n_units == ref["ngroups"]
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-5)
-    for term, value in ref["fixef"].items():
-        assert fit.params[TERMS[term]] == pytest.approx(value, rel=1e-4, abs=1e-6)
-        assert fit.bse[TERMS[term]] == pytest.approx(ref["se"][term], rel=1e-4)
-    for group, variance in lmer_variances(ref).items():
-        assert fit.variances[group] == pytest.approx(variance, rel=1e-3)
-    for factor, modes in ref["ranef"].items():
-        expected = np.asarray(modes["mode"], dtype=float).ravel()
-        ours = fit.effects[factor]
-        ours.index = ours.index.astype(str)
-        assert set(ours.index) == set(modes["group"])
-        predicted = ours.loc[modes["group"]]  # lme4's order of the units
-        scale = np.sqrt(lmer_variances(ref)[factor])
-        np.testing.assert_allclose(predicted.to_numpy(), expected, atol=1e-3 * scale)
+def test_nested_terms_are_one_model_however_written():
+    """(1 | sch/tch) = (1 | sch) + (1 | sch:tch) = lme4's (1 | sch) + (1 | tch) here."""
+    ref = levels_fit("star_cltype_reml")
+    fits = [multilevel.lmer(f"math ~ small + aide + {random}", star()) for random in
+            ("(1 | sch/tch)", "(1 | sch) + (1 | sch:tch)", "(1 | sch) + (1 | tch)")]
+    for fit in fits:
+        assert fit.llf == pytest.approx(ref["loglik"], abs=1e-5)
+        assert fit.params["small"] == pytest.approx(ref["fixef"]["cltypesmall"], rel=1e-4)
+        variances = fit.varcorr.set_index("grp")["vcov"]
+        assert variances.iloc[0] == pytest.approx(lmer_variances(ref)["tch"], rel=1e-3)
+        assert variances["sch"] == pytest.approx(lmer_variances(ref)["sch"], rel=1e-3)
+    assert list(fits[1].varcorr["grp"]) == ["sch:tch", "sch", "Residual"]
+    assert fits[1].ngroups == {"sch:tch": 337, "sch": 79}
 
 
 def test_three_level_mixedlm_as_in_the_chapter_equals_lmer():
     ref = levels_fit("star_cltype_reml")
-    fit = models.fit_mixed(star(), "math ~ small + aide", group="sch", re_formula="1",
-                           vc_formula={"class": "0 + C(tch)"}, methods=("powell",))
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)
+    fit = smf.mixedlm("math ~ small + aide", star(), groups="sch", re_formula="1",
+                      vc_formula={"class": "0 + C(tch)"}).fit(reml=True, method=["powell"])
+    assert fit.llf == pytest.approx(ref["loglik"], abs=1e-3)
     for term, value in ref["fixef"].items():
-        assert fit.params[TERMS[term]] == pytest.approx(value, rel=1e-3)
-        assert fit.bse[TERMS[term]] == pytest.approx(ref["se"][term], rel=1e-3)
-    shares = models.variance_shares(fit, names={"Group": "sch", "class": "tch"})
-    for group, variance in lmer_variances(ref).items():
-        assert shares.loc[group, "variance"] == pytest.approx(variance, rel=1e-3)
+        assert fit.fe_params[TERMS[term]] == pytest.approx(value, rel=1e-3)
+        assert fit.bse_fe[TERMS[term]] == pytest.approx(ref["se"][term], rel=1e-3)
+    assert fit.cov_re.iloc[0, 0] == pytest.approx(lmer_variances(ref)["sch"], rel=1e-3)
+    assert fit.vcomp[0] == pytest.approx(lmer_variances(ref)["tch"], rel=1e-3)
+    assert fit.scale == pytest.approx(lmer_variances(ref)["Residual"], rel=1e-3)
 
 
-def test_crossed_mixedlm_equals_lmer():
+def test_crossed_factor_order_does_not_matter():
+    forward = multilevel.lmer("attain ~ verbal + (1 | primary) + (1 | second)", scots())
+    backward = multilevel.lmer("attain ~ verbal + (1 | second) + (1 | primary)", scots())
+    assert forward.llf == pytest.approx(backward.llf, abs=1e-7)
+    pd.testing.assert_frame_equal(forward.varcorr, backward.varcorr, rtol=1e-4)
+    # lme4's order: the factor with more levels first.
+    assert list(backward.varcorr["grp"]) == ["primary", "second", "Residual"]
+
+
+def test_crossed_secondary_effects_are_shrunk_by_the_primaries():
+    """The exercise's claim: crossed secondary effects vary less than secondary-only ones."""
+    crossed = multilevel.lmer("attain ~ verbal + male + (1 | primary) + (1 | second)", scots())
+    alone = multilevel.lmer("attain ~ verbal + male + (1 | second)", scots())
+    a, b = crossed.ranef()["second"]["(Intercept)"], alone.ranef()["second"]["(Intercept)"]
+    assert a.index.equals(b.index) and len(a) == 19
+    assert a.std() < 0.5 * b.std()
     ref = levels_fit("scots_crossed_reml")
-    fit = models.fit_crossed(scots(), "attain ~ verbal + male", ["primary", "second"])
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)
-    for term, value in ref["fixef"].items():
-        assert fit.params[TERMS[term]] == pytest.approx(value, rel=1e-3)
-        assert fit.bse[TERMS[term]] == pytest.approx(ref["se"][term], rel=1e-3)
-    variances = models.variance_shares(fit)["variance"]
-    for group, variance in lmer_variances(ref).items():
-        assert variances[group] == pytest.approx(variance, rel=1e-3)
-    assert fit.attempts.loc["powell", "converged"]
+    assert crossed.llf == pytest.approx(ref["loglik"], abs=1e-5)
 
 
-@pytest.mark.parametrize("reml", [True, False])
-def test_one_factor_equals_the_fast_random_intercept_fit(reml):
-    df = simulate_students(seed=3)
-    several = models.fit_variance_components(df, "score", "hours", ["student"], reml=reml)
-    one = models.fit_random_intercept(df, "score", "hours", "student", reml=reml)
-    assert several.loglik == pytest.approx(one.loglik, abs=1e-7)
-    assert several.params["hours"] == pytest.approx(one.params["hours"], rel=1e-6)
-    assert several.variances["student"] == pytest.approx(one.sigma_group**2, rel=1e-5)
-    np.testing.assert_allclose(several.effects["student"], one.group_effects, atol=1e-5)
-
-
-def test_factor_order_does_not_matter():
-    df = scots()
-    forward = models.fit_variance_components(df, "attain", "verbal", ["primary", "second"])
-    backward = models.fit_variance_components(df, "attain", "verbal", ["second", "primary"])
-    assert forward.loglik == pytest.approx(backward.loglik, abs=1e-7)
-    assert forward.variances["second"] == pytest.approx(backward.variances["second"], rel=1e-4)
-    assert list(backward.variances.index) == ["second", "primary", "Residual"]
-
-
-def test_variance_shares_equal_the_hand_formula_for_each_fitter():
-    fit = models.fit_variance_components(star(), "math", None, ["sch", "tch"])
-    table = models.variance_shares(fit, names={"sch": "school", "tch": "class"})
-    assert list(table.index) == ["school", "class", "Residual"]
-    assert table["share"].sum() == pytest.approx(1.0)
-    total = fit.variances.sum()
-    assert table.loc["school", "share"] == pytest.approx(fit.variances["sch"] / total)
-    assert table.loc["class", "sd"] == pytest.approx(np.sqrt(fit.variances["tch"]))
-    pd.testing.assert_series_equal(fit.shares, fit.variances / total)
-    one = models.fit_random_intercept(simulate_students(seed=3), "score", "hours", "student")
-    shares = models.variance_shares(one)
-    assert shares.loc["student", "share"] == pytest.approx(one.icc)
-
-
-def test_variance_shares_refuse_random_slopes_and_other_objects():
-    slopes = models.fit_mixed(simulate_students(n_students=20, seed=3), "score ~ hours",
-                              group="student", re_formula="~hours", methods=("powell",))
-    with pytest.raises(MultilevelInputError, match="random slopes"):
-        models.variance_shares(slopes)
-    with pytest.raises(MultilevelInputError, match="must come from"):
-        models.variance_shares(models.fit_ols(star(), "math", "small"))
-
-
-def test_fit_variance_components_rejects_bad_input():
-    df = star()
-    with pytest.raises(MultilevelInputError, match="at least one grouping column"):
-        models.fit_variance_components(df, "math", "small", [])
-    with pytest.raises(MultilevelInputError, match="names a column twice"):
-        models.fit_variance_components(df, "math", "small", ["sch", "sch"])
-    with pytest.raises(MultilevelInputError, match="not found"):
-        models.fit_variance_components(df, "math", "small", ["district"])
-    with pytest.raises(MultilevelInputError, match="collinear"):
-        models.fit_variance_components(df.assign(big=2 * df["small"]), "math",
-                                       ["small", "big"], ["sch"])
-    gappy = df.assign(sch=df["sch"].where(df.index > 0))
-    with pytest.raises(MultilevelInputError, match="missing values"):
-        models.fit_variance_components(gappy, "math", "small", ["sch"])
-    with pytest.raises(MultilevelInputError, match="at least 2 groups"):
-        models.fit_variance_components(df.assign(one=1), "math", "small", ["one"])
-
-
-def test_fit_crossed_rejects_bad_input():
-    df = scots()
-    with pytest.raises(MultilevelInputError, match="not a valid Python name"):
-        models.fit_crossed(df.rename(columns={"second": "second school"}), "attain ~ verbal",
-                           ["second school"])
-    with pytest.raises(MultilevelInputError, match="at least one optimiser"):
-        models.fit_crossed(df, "attain ~ verbal", ["second"], methods=())
-    with pytest.raises(MultilevelInputError, match="at least one grouping column"):
-        models.fit_crossed(df, "attain ~ verbal", [])
+def test_level_lr_test_is_a_boundary_test():
+    two = multilevel.lmer("math ~ small + aide + (1 | sch)", star())
+    three = multilevel.lmer("math ~ small + aide + (1 | sch) + (1 | sch:tch)", star())
+    row = multilevel.lrtest(two, three).iloc[1]
+    assert row["Df"] == 1 and not row["refitted_ML"]
+    assert row["Pr(>Chisq) boundary"] == pytest.approx(0.5 * row["Pr(>Chisq)"], rel=1e-6)
 
 
 def test_star_kindergarten_is_nested_three_levels():
@@ -249,8 +169,8 @@ def test_chapter_standard_errors_equal_lmer_and_tell_the_story():
     assert values["se_schools_only"] < values["se_three_level"] < values["se_cr_class"]
     assert values["se_cr_school"] == pytest.approx(values["se_three_level"], rel=0.15)
     assert values["classes_only_lower"] < 0 < values["star_small"] - 1.96 * values["se_three_level"]
-    # MixedLM and the exact fitter agree; ignoring primaries inflates the secondary variance.
-    assert values["star_loglik_gap"] < 1e-3 and values["crossed_loglik_gap"] < 1e-3
+    # MixedLM and lmer agree; ignoring primaries inflates the secondary variance.
+    assert values["star_loglik_gap"] < 1e-3
     assert values["secondary_inflation"] > 2 and values["secondary_inflation_empty"] > 1
     assert values["star_pupils"] == 5871 and values["star_classes"] == 337
     assert values["star_schools"] == 79 and values["scots_pupils"] == 3435

@@ -312,19 +312,3 @@ def test_random_coefficients_chapter_glue():
     assert values["centring_loglik_gap"] < 1e-4
     assert values["centring_cor_poorest"] < 0 < values["centring_cor_mean"]
     assert values["ic_best_bic"] == "random coefficients"
-
-
-@pytest.mark.book
-def test_glmm_fitting_chapter_glue():
-    values = glued("chapters/glmm-fitting")
-    fits = {ref["nAGQ"]: ref["loglik"] for name, ref in GLMER.items()
-            if name.startswith("red_blue_intercept")}
-    assert values["agq_laplace_gap"] == pytest.approx(fits[25] - fits[1], abs=1e-4)
-    assert values["agq_5_gap"] == pytest.approx(fits[25] - fits[5], abs=1e-6)
-    assert values["agq_max_difference"] < 1e-4 and values["agq_n_settings"] == len(fits)
-    assert values["fit_modes_gap"] < 1e-6 and values["fit_laplace_gap"] < 1e-6
-    assert 0 < values["fit_large_laplace_error"] < values["fit_small_laplace_error"] < 0.01
-    assert values["collapse_rows"] == len(votes()) and values["collapse_cells"] == 240
-    assert values["collapse_gap"] < 1e-6
-    assert values["flat_singular"] == "True" and values["flat_theta"] == 0.0
-    assert abs(values["ex_flat_cor"]) == pytest.approx(1.0, abs=1e-6)

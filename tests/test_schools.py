@@ -1,8 +1,12 @@
-"""High School and Beyond (chapters/schools.md): every model equals lme4, and the glue contract.
+"""High School and Beyond (chapters/schools.md): what the chapter relies on, and the glue contract.
 
 The lme4 values come from ``tests/reference/lmer_schools.R`` (``lmer`` with a tight
 optimiser tolerance, so that the fixtures are the optimum itself, not lmer's default stop).
+Every model of the fixture against ``multilevel.lmer`` is in ``tests/test_mixed_fixtures.py``;
+here: the chapter's tests, reparametrisations and variance shares through the public API.
 """
+
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -10,177 +14,101 @@ import pytest
 from conftest import glued, reference
 from scipy import stats
 
-from multilevel import MultilevelInputError, data, models
+import multilevel
+from multilevel import data
 
 FULL = "mAch ~ cses * meanses + cses * catholic"
-#: Fixture name -> (fixed part, random part, REML), as the chapter fits them.
+#: Fixture name -> lme4 formula and REML, as the chapter fits them.
 MODELS = {
-    "empty_reml": ("mAch ~ 1", None, True),
-    "empty_ml": ("mAch ~ 1", None, False),
-    "ses_ml": ("mAch ~ ses", None, False),
-    "cses_ml": ("mAch ~ cses", None, False),
-    "within_between_ml": ("mAch ~ cses + meanses", None, False),
-    "contextual_ml": ("mAch ~ ses + meanses", None, False),
-    "slope_ml": ("mAch ~ cses + meanses", "~cses", False),
-    "level2_ml": ("mAch ~ cses + meanses + catholic", "~cses", False),
-    "full_ml": (FULL, "~cses", False),
-    "full_reml": (FULL, "~cses", True),
-    "full_fixed_slope_ml": (FULL, None, False),
-    "with_students_ml": (FULL + " + minrty + sx", "~cses", False),
-    "full_ses_reml": ("mAch ~ ses * meanses + ses * catholic", "~ses", True),
+    "empty_reml": ("mAch ~ 1 + (1 | school)", True),
+    "empty_ml": ("mAch ~ 1 + (1 | school)", False),
+    "cses_ml": ("mAch ~ cses + (1 | school)", False),
+    "within_between_ml": ("mAch ~ cses + meanses + (1 | school)", False),
+    "contextual_ml": ("mAch ~ ses + meanses + (1 | school)", False),
+    "slope_ml": ("mAch ~ cses + meanses + (1 + cses | school)", False),
+    "level2_ml": ("mAch ~ cses + meanses + catholic + (1 + cses | school)", False),
+    "full_ml": (FULL + " + (1 + cses | school)", False),
+    "full_reml": (FULL + " + (1 + cses | school)", True),
+    "full_fixed_slope_ml": (FULL + " + (1 | school)", False),
+    "full_ses_reml": ("mAch ~ ses * meanses + ses * catholic + (1 + ses | school)", True),
 }
-#: lme4's names for factor terms -> patsy's.
-TERM_NAMES = {"(Intercept)": "Intercept", "minrtyYes": "minrty[T.Yes]", "sxMale": "sx[T.Male]"}
 
 
-@pytest.fixture(scope="module")
+@cache
 def hsb() -> pd.DataFrame:
     frame = data.load_hsb()
     frame["catholic"] = (frame["sector"] == "Catholic").astype(int)
     return frame
 
 
-@pytest.fixture(scope="module")
-def fits(hsb) -> dict[str, models.MixedFit]:
-    return {
-        name: models.fit_mixed_profiled(hsb, formula, group="school", re_formula=random,
-                                        reml=reml)
-        for name, (formula, random, reml) in MODELS.items()
-    }
+@cache
+def fit(name: str) -> multilevel.MixedModelResult:
+    formula, reml = MODELS[name]
+    return multilevel.lmer(formula, hsb(), REML=reml)
 
 
 def lme4_sds(fit: dict) -> dict[str, float]:
-    """VarCorr of an lme4 fixture under statsmodels' names (Group, slope, cor(...), Residual)."""
-    out = {}
-    for row in fit["varcorr"]:
-        if row["grp"] == "Residual":
-            out["Residual"] = row["sdcor"]
-            continue
-        first = "Group" if row["var1"] == "(Intercept)" else row["var1"]
-        if row.get("var2") is None:
-            out[first] = row["sdcor"]
-        else:
-            out[f"cor({first}, {row['var2']})"] = row["sdcor"]
-    return out
+    """VarCorr of an lme4 fixture, keyed grp/var1[/var2]."""
+    return {"/".join(str(v) for v in (row["grp"], row.get("var1"), row.get("var2")) if v):
+            row["sdcor"] for row in fit["varcorr"]}
 
 
-def test_fixture_covers_every_model():
-    assert set(reference("lmer_schools")) == set(MODELS)
+def test_chapter_models_are_in_the_fixture():
+    assert set(MODELS) <= set(reference("lmer_schools"))
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_profiled_fit_equals_lmer(fits, name):
-    ref, fit = reference("lmer_schools")[name], fits[name]
-    assert fit.reml == ref["reml"] and fit.result.nobs == ref["nobs"] == 7185
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-3)
-    for term, value in ref["fixef"].items():
-        key = TERM_NAMES.get(term, term)
-        assert fit.params[key] == pytest.approx(value, rel=1e-3), term
-        if not ref["singular"]:
-            assert fit.bse[key] == pytest.approx(ref["se"][term], rel=1e-3), term
-    sds = fit.variance_components["sd"]
-    expected = lme4_sds(ref)
-    assert set(sds.index) == set(expected)
-    for term, value in expected.items():
-        assert sds[term] == pytest.approx(value, rel=1e-3), term
-    assert fit.n_params == ref["df"]
-    if not ref["reml"]:
-        assert fit.aic == pytest.approx(ref["aic"], abs=1e-3)
-        assert fit.bic == pytest.approx(ref["bic"], abs=1e-3)
-
-
-def test_singular_fit_is_reported_as_lme4_does(fits):
-    ref = reference("lmer_schools")["full_ses_reml"]
-    fit = fits["full_ses_reml"]
-    assert ref["singular"] and any("singular" in note for note in fit.notes)
-    assert fit.variance_components.loc["cor(Group, ses)", "sd"] == pytest.approx(1.0, abs=1e-6)
-    # The fixed-effect standard errors come from the profiled fit itself.
-    for term, value in ref["se"].items():
-        assert fit.result.bse_fe[TERM_NAMES.get(term, term)] == pytest.approx(value, rel=1e-3)
-    assert not any("singular" in note for name, f in fits.items() if name != "full_ses_reml"
-                   for note in f.notes)
-
-
-@pytest.mark.parametrize("name", ["full_reml", "slope_ml", "ses_ml", "full_ses_reml"])
-def test_conditional_effects_equal_lme4_ranef(fits, name):
-    ref = reference("lmer_schools")[name]["ranef"]["school"]
-    effects = models.conditional_effects(fits[name])
-    terms = ["Group" if t == "(Intercept)" else t for t in np.atleast_1d(ref["terms"])]
-    modes = effects["estimate"].unstack("term").loc[ref["group"], terms].to_numpy()
-    cond_sd = effects["std_error"].unstack("term").loc[ref["group"], terms].to_numpy()
-    np.testing.assert_allclose(modes, np.reshape(ref["mode"], modes.shape), rtol=1e-3,
-                               atol=1e-4)
-    np.testing.assert_allclose(cond_sd, np.reshape(ref["cond_sd"], cond_sd.shape), rtol=1e-3)
-
-
-def test_conditional_effects_equal_statsmodels_blups(fits):
-    fit = fits["full_reml"]
-    effects = models.conditional_effects(fit)
-    blups = fit.random_effects
-    mine = effects["estimate"].unstack("term").loc[blups.index, blups.columns]
-    np.testing.assert_allclose(mine.to_numpy(), blups.to_numpy(), atol=1e-10)
-    one = fit.result.model.group_labels[0]
-    cov = fit.result.random_effects_cov[one].to_numpy()
-    np.testing.assert_allclose(effects.loc[one, "std_error"].to_numpy(),
-                               np.sqrt(np.diag(cov)), rtol=1e-8)
-
-
-def test_reparametrised_contextual_model_has_the_same_likelihood(fits):
-    within_between, contextual = fits["within_between_ml"], fits["contextual_ml"]
-    assert contextual.loglik == pytest.approx(within_between.loglik, abs=1e-6)
+def test_reparametrised_contextual_model_has_the_same_likelihood():
+    within_between, contextual = fit("within_between_ml"), fit("contextual_ml")
+    assert contextual.llf == pytest.approx(within_between.llf, abs=1e-6)
     # meanses | ses = between - within.
     assert contextual.params["meanses"] == pytest.approx(
         within_between.params["meanses"] - within_between.params["cses"], rel=1e-6)
 
 
-def test_lr_tests_match_the_fixture_log_likelihoods(fits):
+def test_slope_test_is_the_fixtures_and_uses_the_chi_bar_squared_mixture():
     ref = reference("lmer_schools")
-    test = models.lr_test(fits["within_between_ml"], fits["slope_ml"])
-    assert test["df"] == 2
-    assert test["statistic"] == pytest.approx(
-        2 * (ref["slope_ml"]["loglik"] - ref["within_between_ml"]["loglik"]), abs=2e-3)
-    interactions = models.lr_test(fits["level2_ml"], fits["full_ml"])
-    assert interactions["df"] == 2 and interactions["p_value"] < 1e-6
+    test = multilevel.lrtest(fit("within_between_ml"), fit("slope_ml")).iloc[1]
+    lr = 2 * (ref["slope_ml"]["loglik"] - ref["within_between_ml"]["loglik"])
+    assert test["Df"] == 2 and test["Chisq"] == pytest.approx(lr, abs=2e-3)
+    mixture = 0.5 * stats.chi2.sf(test["Chisq"], 1) + 0.5 * stats.chi2.sf(test["Chisq"], 2)
+    assert test["Pr(>Chisq) boundary"] == pytest.approx(mixture, rel=1e-6)
+    assert test["Pr(>Chisq)"] == pytest.approx(stats.chi2.sf(test["Chisq"], 2), rel=1e-6)
+    interactions = multilevel.lrtest(fit("level2_ml"), fit("full_ml")).iloc[1]
+    assert interactions["Df"] == 2 and interactions["Pr(>Chisq)"] < 1e-6
+    assert np.isnan(interactions["Pr(>Chisq) boundary"])  # no variance on the boundary
 
 
-def test_variance_explained_equals_hand_formula(fits):
-    empty, full = fits["empty_ml"], fits["full_ml"]
-    table = models.variance_explained(empty, full)
-    before = empty.variance_components["variance"]
-    after = full.variance_components["variance"]
-    assert table.loc["level 1 (residual)", "reduction"] == pytest.approx(
-        1 - after["Residual"] / before["Residual"])
-    assert table.loc["level 2 (intercept)", "reduction"] == pytest.approx(
-        1 - after["Group"] / before["Group"])
-    # The pitfall the chapter shows: a within-group covariate raises the intercept variance.
-    assert models.variance_explained(empty, fits["cses_ml"]).loc[
-        "level 2 (intercept)", "reduction"] < 0
+def test_varcorr_rows_are_in_the_order_the_chapter_reads_them():
+    """The chapter reads sdcor by position: intercept SD, slope SD, correlation, residual."""
+    table = fit("full_reml").varcorr
+    assert list(table["grp"]) == ["school", "school", "school", "Residual"]
+    assert list(table["var1"][:3]) == ["(Intercept)", "cses", "(Intercept)"]
+    assert table["var2"][2] == "cses"
+    expected = lme4_sds(reference("lmer_schools")["full_reml"])
+    assert table["sdcor"].iloc[1] == pytest.approx(expected["school/cses"], rel=1e-3)
+    assert table["sdcor"].iloc[2] == pytest.approx(expected["school/(Intercept)/cses"], rel=1e-3)
 
 
-def test_variance_explained_rejects_mixed_estimation_methods(fits):
-    with pytest.raises(MultilevelInputError, match="both ML or both REML"):
-        models.variance_explained(fits["empty_reml"], fits["full_ml"])
-    with pytest.raises(MultilevelInputError, match="must be a MixedFit"):
-        models.variance_explained(fits["empty_ml"], "not a fit")
+def test_within_group_covariate_raises_the_intercept_variance():
+    """The chapter's pitfall: a negative level-2 'variance explained' for cses alone."""
+    empty, cses = fit("empty_ml").varcorr["vcov"], fit("cses_ml").varcorr["vcov"]
+    assert cses.iloc[0] > empty.iloc[0] and cses.iloc[-1] < empty.iloc[-1]
 
 
-def test_fit_mixed_profiled_rejects_bad_input(hsb):
-    frame = hsb.assign(ses_twice=2 * hsb["ses"])
-    with pytest.raises(MultilevelInputError, match="collinear"):
-        models.fit_mixed_profiled(frame, "mAch ~ ses + ses_twice", group="school")
-    with pytest.raises(MultilevelInputError, match="at least one scipy optimiser"):
-        models.fit_mixed_profiled(hsb, "mAch ~ ses", group="school", methods=())
-    with pytest.raises(MultilevelInputError, match="not found"):
-        models.fit_mixed_profiled(hsb, "mAch ~ ses", group="district")
+def test_only_the_uncentred_fit_is_singular():
+    singular = fit("full_ses_reml")
+    assert reference("lmer_schools")["full_ses_reml"]["singular"]
+    assert singular.is_singular and singular.varcorr["sdcor"].iloc[2] == pytest.approx(1, abs=1e-6)
+    assert not any(fit(name).is_singular for name in MODELS if name != "full_ses_reml")
 
 
-def test_every_optimiser_run_is_recorded(fits):
-    attempts = fits["full_ml"].attempts
-    assert list(attempts.index) == ["SLSQP", "SLSQP (small start)", "L-BFGS-B",
-                                    "L-BFGS-B (small start)", "Nelder-Mead polish"]
-    best = fits["full_ml"].method
-    assert best.startswith("profiled (")
-    assert attempts["loglik"].max() == pytest.approx(fits["full_ml"].loglik, abs=1e-8)
+def test_ranef_condvar_has_the_columns_the_caterpillar_plot_reads():
+    effects = fit("full_reml").ranef(condvar=True)["school"]
+    assert list(effects.columns) == ["(Intercept)", "cses", "(Intercept)_sd", "cses_sd"]
+    assert len(effects) == 160 and (effects[["(Intercept)_sd", "cses_sd"]] > 0).all().all()
+    # Conditional modes average to about zero, and are shrunk: their SD is below the model's.
+    assert abs(effects["cses"].mean()) < 0.05
+    assert effects["cses"].std() < fit("full_reml").varcorr["sdcor"].iloc[1]
 
 
 # --- Glue contract (needs the built book) -------------------------------------------------
@@ -191,21 +119,22 @@ def test_schools_chapter_glue_equals_lme4():
     values = glued("chapters/schools")
     ref = reference("lmer_schools")
     empty = lme4_sds(ref["empty_reml"])
-    icc = empty["Group"] ** 2 / (empty["Group"] ** 2 + empty["Residual"] ** 2)
+    tau = empty["school/(Intercept)"]
+    icc = tau**2 / (tau**2 + empty["Residual"] ** 2)
     assert values["hsb_icc"] == pytest.approx(icc, rel=1e-4)
     full = ref["full_reml"]
     assert values["hsb_cross_level_ses_meanses"] == pytest.approx(
         full["fixef"]["cses:meanses"], rel=1e-3)
     assert values["hsb_cross_level_ses_catholic"] == pytest.approx(
         full["fixef"]["cses:catholic"], rel=1e-3)
-    assert values["hsb_sd_ses_slope"] == pytest.approx(lme4_sds(full)["cses"], rel=1e-3)
+    assert values["hsb_sd_ses_slope"] == pytest.approx(lme4_sds(full)["school/cses"], rel=1e-3)
     assert values["hsb_cor_intercept_slope"] == pytest.approx(
-        lme4_sds(full)["cor(Group, cses)"], rel=1e-3)
+        lme4_sds(full)["school/(Intercept)/cses"], rel=1e-3)
     assert values["hsb_contextual"] == pytest.approx(
         ref["contextual_ml"]["fixef"]["meanses"], rel=1e-3)
     assert values["hsb_within"] == pytest.approx(ref["within_between_ml"]["fixef"]["cses"],
                                                  rel=1e-3)
-    assert values["hsb_rs_slope_sd"] == pytest.approx(lme4_sds(ref["slope_ml"])["cses"],
+    assert values["hsb_rs_slope_sd"] == pytest.approx(lme4_sds(ref["slope_ml"])["school/cses"],
                                                       rel=1e-3)
     assert values["ex_unc_cor"] == pytest.approx(1.0, abs=1e-4)
     minority = ref["with_students_ml"]["fixef"]["minrtyYes"]
