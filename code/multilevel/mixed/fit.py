@@ -14,6 +14,7 @@ from multilevel.mixed.formula import parse_formula
 from multilevel.mixed.glm import FAMILIES, GlmmDeviance, collapse_cells
 from multilevel.mixed.linear import LinearDeviance
 from multilevel.mixed.optimize import minimize_deviance
+from multilevel.mixed.pls import BlockSystem
 from multilevel.mixed.result import MixedModelResult, MixedModelWarning
 from multilevel.mixed.terms import ModelData, build_model_data
 
@@ -264,16 +265,20 @@ def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # n
     fam = FAMILIES[family]
     # The binomial coefficients of 0/1 rows are all 1, which is why lme4 reports none.
     constant = fam.constant(model.y * model.trials, model.trials)
-    cells, cell_of_row = collapse_cells(model)
-    separated = family == "binomial" and _separated(cells)
+    cells, _ = collapse_cells(model)
     scaled, scale = _scaled(cells)
     deviance = GlmmDeviance(scaled, fam, nAGQ, constant)
     beta0 = deviance.glm_start()
+    separated = family == "binomial" and _separated(cells, beta0 / scale)
     start = np.r_[model.theta_start(), beta0]
     lower = np.r_[model.theta_lower(), np.full(len(beta0), -np.inf)]
     mask = np.r_[model.is_diagonal_theta(), np.zeros(len(beta0), bool)]
     laplace = deviance if nAGQ == 1 else GlmmDeviance(scaled, fam, 1, constant)
-    optimum = minimize_deviance(laplace, start, lower, mask, polish=False, gradient="2-point")
+    exact = laplace.value_and_gradient if isinstance(laplace.system, BlockSystem) else None
+    n_theta = model.n_theta
+    optimum = minimize_deviance(
+        laplace, start, lower, mask, polish=False, gradient="2-point", value_and_gradient=exact,
+        canonical=lambda x: np.r_[model.canonical_theta(x[:n_theta]), x[n_theta:]])
     if nAGQ > 1:
         deviance.u = laplace.u
         optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False,
@@ -284,8 +289,16 @@ def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # n
     return result
 
 
-def _separated(cells: ModelData) -> bool:
-    """Do the fixed-effects columns alone separate successes from failures?"""
+def _separated(cells: ModelData, glm_beta: np.ndarray) -> bool:
+    """Do the fixed-effects columns alone separate successes from failures?
+
+    When the logistic regression without random effects has a finite maximum (its Newton
+    iteration converged to fitted probabilities away from 0 and 1), nothing separates
+    (Albert and Anderson 1984) and the linear programmes are not needed.
+    """
+    eta = cells.offset + cells.X @ glm_beta
+    if np.all(np.isfinite(eta)) and np.abs(eta).max() < 15:
+        return False
     successes = cells.y * cells.trials
     has_success, has_failure = successes > 0, cells.trials - successes > 0
     x = np.vstack([cells.X[has_success], cells.X[has_failure]])

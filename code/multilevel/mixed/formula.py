@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from multilevel._checks import MultilevelInputError
 
@@ -99,6 +100,7 @@ def _uncorrelated(expr: str) -> list[str]:
     return (["1"] if has_intercept else []) + [f"0 + {t}" for t in terms]
 
 
+@lru_cache(maxsize=256)
 def parse_formula(formula: str) -> ParsedFormula:
     """Split an lme4 formula into its parts.
 

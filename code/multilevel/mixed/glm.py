@@ -40,6 +40,10 @@ class Family:
     def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu * (1.0 - mu) if self.name == "binomial" else mu
 
+    def variance_slope(self, mu: np.ndarray) -> np.ndarray:
+        """d variance / d eta divided by the variance: 1 - 2 mu (logit), 1 (log)."""
+        return 1.0 - 2.0 * mu if self.name == "binomial" else np.ones_like(mu)
+
     def link_fun(self, mu: np.ndarray) -> np.ndarray:
         return special.logit(mu) if self.name == "binomial" else np.log(mu)
 
@@ -142,6 +146,43 @@ class GlmmDeviance:
         else:
             value = self._quadrature(theta, beta, modes)
         return float(value - 2.0 * self.constant) if np.isfinite(value) else np.inf
+
+    def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        """The Laplace deviance and its exact gradient over ``(theta, beta)``, one random term.
+
+        The penalised part needs only its partial derivatives (the modes minimise it);
+        ``log det A`` moves with Lambda directly and through the weights, which move with
+        beta, Lambda and the modes, whose own derivative follows from the score being 0.
+        Without it, each gradient would cost ``2 (len(theta) + len(beta))`` PIRLS runs.
+        """
+        system: BlockSystem = self.system
+        theta, beta = self.split(params)
+        modes = self.modes(theta, beta)
+        value = modes["penalised"] + modes["logdet"] - 2.0 * self.constant
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(params)
+        data, p = self.data, system.p
+        raw, codes = system.raw, system.codes
+        mu = self.family.mean(modes["eta"])
+        weights = modes["weights"]
+        residual = self.successes - data.trials * mu
+        zl = raw @ system._t
+        u = modes["u"].reshape(system.levels, p)
+        inverse = system.inverse_blocks()[0]
+        leverage = np.einsum("ia,iab,ib->i", zl, inverse[codes], zl)
+        dlogdet_deta = weights * self.family.variance_slope(mu) * leverage
+        v = np.einsum("gab,gb->ga", inverse, system.level_sums(dlogdet_deta[:, None] * zl))
+        zl_v = np.einsum("ik,ik->i", zl, v[codes])
+        grad_beta = data.X.T @ (-2.0 * residual + dlogdet_deta - weights * zl_v)
+        s = system.level_sums(raw * residual[:, None])
+        f = system.level_sums(raw * dlogdet_deta[:, None])
+        b = system.level_sums(((weights[:, None] * zl)[:, :, None] * raw[:, None, :])
+                              .reshape(len(codes), p * p)).reshape(system.levels, p, p)
+        left = -2.0 * s + f - np.einsum("gma,gm->ga", b, v)
+        grad_lambda = (np.einsum("ga,gb->ab", left, u) + np.einsum("ga,gb->ab", s, v)
+                       + 2.0 * np.einsum("gma,gmb->ab", b, inverse))
+        rows, cols = system.term.tril()
+        return float(value), np.r_[grad_lambda[rows, cols], grad_beta]
 
     def _quadrature(self, theta: np.ndarray, beta: np.ndarray, modes: dict) -> float:
         """Adaptive Gauss-Hermite for one scalar term: nodes centred and scaled at each mode."""

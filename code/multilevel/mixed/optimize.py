@@ -56,6 +56,8 @@ def minimize_deviance(
     polish: bool = True,
     gradient: str = "3-point",
     derivative_free: bool = False,
+    value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+    canonical: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> OptimumResult:
     """Minimise ``fun`` subject to ``x >= lower``; ``variance_mask`` marks the diagonal thetas.
 
@@ -65,6 +67,10 @@ def minimize_deviance(
     ``derivative_free`` replaces the gradient runs by one run of COBYQA (Powell's successor
     to lme4's bobyqa) from lme4's start: three to five times fewer evaluations, which pays
     where one evaluation is expensive (large crossed designs), not where it is cheap.
+    ``value_and_gradient``, where the deviance has an exact gradient, replaces the finite
+    differences; that run is unbounded, since at a variance of exactly zero the gradient
+    vanishes by symmetry and a bounded method would stop there, and ``canonical`` then
+    maps its answer back to the bounded form (the deviance is the same).
     """
     evaluations = 0
 
@@ -88,6 +94,12 @@ def minimize_deviance(
                 run = optimize.minimize(counted, x0, method="COBYQA", bounds=bounds,
                                         options={"final_tr_radius": 1e-9, "maxfev": 3000})
                 label = "COBYQA"
+            elif value_and_gradient is not None:
+                run = optimize.minimize(value_and_gradient, x0, method="BFGS", jac=True,
+                                        options={"gtol": 1e-6, "xrtol": 1e-12, "maxiter": 1000})
+                run.x = canonical(run.x)
+                evaluations += run.nfev
+                label = f"BFGS, exact gradient (start x{factor:g})"
             else:
                 run = optimize.minimize(counted, x0, method="L-BFGS-B", bounds=bounds,
                                         jac=gradient,

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel._checks import MultilevelInputError
-from multilevel.mixed.terms import ModelData
+from multilevel.mixed.terms import ModelData, group_labels
 
 __all__ = ["MixedModelResult", "MixedModelWarning"]
 
@@ -78,10 +78,24 @@ class MixedModelResult:
     model: ModelData = field(repr=False)
     _cov: np.ndarray = field(repr=False)
     _b: list[np.ndarray] = field(repr=False)  # per term, (levels, p) conditional modes
-    _cond_cov: list[np.ndarray] = field(repr=False)  # per term, (levels, p, p)
     _deviance: object = field(repr=False)
     _scale: np.ndarray = field(repr=False)
     separated: bool = False
+    _cond_cache: list[np.ndarray] | None = field(default=None, repr=False)
+
+    def _cond_cov(self) -> list[np.ndarray]:
+        """Conditional covariances of the random effects, per term (levels, p, p); computed
+        when first asked for, since a large crossed design makes them costly."""
+        if self._cond_cache is None:
+            deviance = self._deviance
+            theta = self.theta
+            if self.family == "gaussian":
+                deviance.solve(theta)
+            else:
+                deviance(np.r_[theta, self.params.to_numpy() * self._scale])
+            self._cond_cache = [self.sigma**2 * c for c in _conditional_covariances(
+                self.model, theta, deviance.system)]
+        return self._cond_cache
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -90,10 +104,9 @@ class MixedModelResult:
         beta_s, cov_s = sol.beta, sol.sigma2 * np.linalg.inv(sol.xtvx)
         system = deviance.system
         b = system.lambda_times(sol.u)
-        cond = [sol.sigma2 * c for c in _conditional_covariances(model, optimum.x, system)]
         return cls._build(model, "gaussian", deviance.reml, 1, optimum, beta_s / scale,
                           cov_s / np.outer(scale, scale), float(np.sqrt(sol.sigma2)),
-                          -0.5 * sol.deviance, b, cond, deviance, scale, "RX")
+                          -0.5 * sol.deviance, b, deviance, scale, "RX")
 
     @classmethod
     def from_glmm(cls, model, deviance, scale, optimum, warn: bool = True) -> MixedModelResult:
@@ -118,13 +131,14 @@ class MixedModelResult:
             scaled_gradient = np.linalg.solve(hess, gradient)
         except np.linalg.LinAlgError:
             scaled_gradient = gradient
-        converged = optimum.converged and bool(np.abs(scaled_gradient).max() < 2e-3)
+        # lme4's test; the optimiser's own flag is not used, since BFGS reports "precision
+        # loss" at an optimum whose deviance it cannot lower any further.
+        converged = bool(np.isfinite(value) and np.abs(scaled_gradient).max() < 2e-3)
         system = deviance.system
         b = system.lambda_times(deviance.u)
-        cond = _conditional_covariances(model, x[:n_theta], system)
         fit = cls._build(model, deviance.family.name, False, deviance.n_agq, optimum,
                          x[n_theta:] / scale, cov_s / np.outer(scale, scale), 1.0, -0.5 * value,
-                         b, cond, deviance, scale, method)
+                         b, deviance, scale, method)
         fit.converged = converged
         if warn and not converged:
             warnings.warn(
@@ -135,7 +149,7 @@ class MixedModelResult:
         return fit
 
     @classmethod
-    def _build(cls, model, family, reml, n_agq, optimum, beta, cov, sigma, llf, b, cond,
+    def _build(cls, model, family, reml, n_agq, optimum, beta, cov, sigma, llf, b,
                deviance, scale, method) -> MixedModelResult:
         names = model.x_names
         per_term, start = [], 0
@@ -151,7 +165,7 @@ class MixedModelResult:
             ngroups={t.group: t.n_levels for t in model.terms},
             converged=optimum.converged,
             attempts=pd.DataFrame(optimum.attempts).set_index("method"),
-            vcov_method=method, model=model, _cov=cov, _b=per_term, _cond_cov=cond,
+            vcov_method=method, model=model, _cov=cov, _b=per_term,
             _deviance=deviance, _scale=scale,
         )
 
@@ -210,7 +224,7 @@ class MixedModelResult:
     def varcorr(self) -> pd.DataFrame:
         """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``.
 
-        ``var2`` is missing (NaN) on the rows of variances, as ``NA`` is in R.
+        ``var2`` is None on the rows of variances (``NA`` in R), as ``var1`` is on the residual's.
         """
         rows, seen = [], {}
         for term, cov in zip(self.model.terms, self._covariances()):
@@ -226,7 +240,12 @@ class MixedModelResult:
                     rows.append((grp, term.columns[j], term.columns[i], cov[i, j], corr))
         if self.family == "gaussian":
             rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        columns = list(zip(*rows))
+        # object columns keep None (R's NA) where pandas' string columns would make it NaN
+        return pd.DataFrame({
+            "grp": pd.Series(columns[0], dtype=object), "var1": pd.Series(columns[1], dtype=object),
+            "var2": pd.Series(columns[2], dtype=object), "vcov": np.array(columns[3], float),
+            "sdcor": np.array(columns[4], float)})
 
     def ranef(self, condvar: bool = False) -> dict[str, pd.DataFrame]:
         """Conditional modes of the random effects, per grouping factor.
@@ -247,7 +266,8 @@ class MixedModelResult:
         309           -40.40 -8.62           12.07      2.3
         """
         out: dict[str, pd.DataFrame] = {}
-        for term, b, cond in zip(self.model.terms, self._b, self._cond_cov):
+        for term, b, cond in zip(self.model.terms, self._b,
+                                 self._cond_cov() if condvar else self._b):
             frame = pd.DataFrame(b, index=term.levels, columns=term.columns)
             if condvar:
                 sd = np.sqrt(np.clip(np.diagonal(cond, axis1=1, axis2=2), 0, None))
@@ -309,8 +329,7 @@ class MixedModelResult:
                 raw, codes = term.raw, term.codes
             else:
                 raw = term.spec.get_model_matrix(frame, na_action="raise").to_numpy(float)
-                keys = frame[list(term.term.group)].astype(str)
-                labels = keys.iloc[:, 0] if keys.shape[1] == 1 else keys.agg(":".join, axis=1)
+                labels = group_labels(frame, term.term.group)
                 codes = term.levels.get_indexer(labels)
                 new = codes < 0
                 if new.any() and not allow_new_levels:

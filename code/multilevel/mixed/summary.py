@@ -42,6 +42,8 @@ def summary_text(fit) -> str:
             partners = corr[corr["var2"] == row["var1"]]["sdcor"].tolist()
             rows.append([grp if k == 0 else "", row["var1"] if isinstance(row["var1"], str) else "", f"{row['vcov']:.4g}",
                          f"{row['sdcor']:.4g}", " ".join(f"{c:5.2f}" for c in partners)])
+    if all(not row[4] for row in rows[1:]):  # no correlations: lme4 leaves the column out
+        rows = [row[:4] for row in rows]
     lines.append(_table(rows, right={2, 3}))
     groups = ", ".join(f"{g}, {n}" for g, n in fit.ngroups.items())
     lines += [f"Number of obs: {fit.nobs}, groups:  {groups}", "", "Fixed effects:"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -119,6 +120,19 @@ class ModelData:
             start += term.n_theta
         return blocks
 
+    def canonical_theta(self, theta: np.ndarray) -> np.ndarray:
+        """``theta`` with each column of Lambda whose diagonal is negative negated.
+
+        The likelihood depends on Lambda only through Lambda Lambda' (u and -u are equally
+        likely), so this changes nothing but restores lme4's form, diagonal >= 0.
+        """
+        out, start = [], 0
+        for term, block in zip(self.terms, self.lambda_blocks(theta)):
+            block = block * np.where(np.diag(block) < 0, -1.0, 1.0)[None, :]
+            out.append(block[term.tril()])
+            start += term.n_theta
+        return np.concatenate(out)
+
     def lambda_matrix(self, theta: np.ndarray) -> sparse.csc_array:
         """``Lambda`` = block diagonal of ``I_levels (x) T_term`` over the terms."""
         return sparse.block_diag(
@@ -126,9 +140,26 @@ class ModelData:
              zip(self.terms, self.lambda_blocks(theta))], format="csc")
 
 
+def group_labels(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """The level of each row: the column's values (numbers stay numbers and sort as such, as
+    in R), or ``a:b`` for an interaction of columns."""
+    if len(columns) == 1:
+        return frame[columns[0]]
+    labels = frame[columns[0]].astype(str)
+    for column in columns[1:]:
+        labels = labels.str.cat(frame[column].astype(str), sep=":")
+    return labels
+
+
+@lru_cache(maxsize=256)
+def _formula(expr: str) -> Formula:
+    """formulaic's parsed formula, kept: parsing costs more than building a small matrix."""
+    return Formula(expr)
+
+
 def _frame_for(expr: str, data: pd.DataFrame, what: str) -> tuple[pd.DataFrame, ModelSpec]:
     try:
-        matrix = model_matrix(expr, data, na_action="raise", output="pandas")
+        matrix = model_matrix(_formula(expr), data, na_action="raise", output="pandas")
     except FormulaicError as error:
         raise MultilevelInputError(f"cannot build the {what} from {expr!r}: {error}") from None
     except (NameError, KeyError) as error:
@@ -140,7 +171,7 @@ def _frame_for(expr: str, data: pd.DataFrame, what: str) -> tuple[pd.DataFrame, 
 
 def _variables(expr: str) -> set[str]:
     try:
-        return set(Formula(expr).required_variables)
+        return set(_formula(expr).required_variables)
     except FormulaicError as error:
         raise MultilevelInputError(f"cannot read {expr!r}: {error}") from None
 
@@ -156,6 +187,8 @@ def required_columns(parsed: ParsedFormula) -> list[str]:
 
 def _evaluate(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
     """A numeric vector from an expression such as ``log(exposure)`` or ``size - incidence``."""
+    if expr in data.columns and pd.api.types.is_numeric_dtype(data[expr]):
+        return data[expr].to_numpy(float)
     matrix, _ = _frame_for(f"0 + I({expr})" if not expr.isidentifier() else f"0 + {expr}",
                            data, what)
     if matrix.shape[1] != 1:
@@ -194,8 +227,7 @@ def build_model_data(parsed: ParsedFormula, data: pd.DataFrame) -> ModelData:
     terms = []
     for term in parsed.random:
         raw, spec = _frame_for(term.expr, frame, f"random term ({term.expr} | {term.group_name})")
-        keys = frame[list(term.group)].astype(str)
-        labels = keys.iloc[:, 0] if keys.shape[1] == 1 else keys.agg(":".join, axis=1)
+        labels = group_labels(frame, term.group)
         codes, levels = pd.factorize(labels, sort=True)
         terms.append(ReTerm(term, lme4_names(raw.columns), codes, pd.Index(levels, name=term.group_name),
                             raw.to_numpy(float), spec))
