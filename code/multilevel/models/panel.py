@@ -7,7 +7,7 @@ they do not do, and each function's docstring says which gap it fills:
 
 - :func:`hausman_test`: Hausman's test between *any* fixed-effects fit and *any*
   random-effects fit (a linearmodels result, a statsmodels result or a
-  :class:`multilevel.MixedModelResult` from :func:`multilevel.lmer`), with the
+  ``multilevel.MixedModelResult`` from ``multilevel.lmer``), with the
   covariance difference handled in its eigenvectors;
 - :func:`quasi_demeaning_theta`: the random-effects quasi-demeaning weight from any
   variance estimates (e.g. lmer's REML ones) and any group sizes.
@@ -312,7 +312,7 @@ def _coefficients_and_covariance(fit: object, name: str) -> tuple[pd.Series, pd.
     """Named coefficients and their covariance matrix from a fit, by duck typing.
 
     ``.params`` must be a named Series; the covariance is ``.cov`` (linearmodels) or
-    ``.cov_params()`` (statsmodels, :class:`multilevel.MixedModelResult`), or a
+    ``.cov_params()`` (statsmodels, ``multilevel.MixedModelResult``), or a
     ``.cov_params`` DataFrame attribute (the package's older fit classes).
     """
     if type(fit).__name__ == "MixedFit":  # TRANSITIONAL: goes with models/mixedlm.py (issue 9)
@@ -405,7 +405,7 @@ def hausman_test(
     Gap filled: ``linearmodels`` has a Hausman test only as a method of its own
     ``RandomEffects`` results (Swamy-Arora variances), and statsmodels has none; the
     book compares fixed effects with lme4-style REML random effects
-    (:func:`multilevel.lmer`). This function takes any two fits that have named
+    (``multilevel.lmer``). This function takes any two fits that have named
     ``.params`` and a covariance matrix: ``.cov`` (linearmodels' ``PanelOLS``,
     ``RandomEffects``) or ``.cov_params()`` (statsmodels, ``multilevel.lmer``).
 
