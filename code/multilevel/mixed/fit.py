@@ -130,7 +130,7 @@ def fit_linear(model: ModelData, reml: bool) -> MixedModelResult:
     scaled, scale = _scaled(model)
     deviance = LinearDeviance(scaled, reml, x_scale=scale)
     optimum = minimize_deviance(deviance, model.theta_start(), model.theta_lower(),
-                                model.is_diagonal_theta())
+                                model.is_diagonal_theta(), derivative_free=model.q > 2000)
     return MixedModelResult.from_linear(model, deviance, scale, optimum)
 
 

@@ -278,10 +278,10 @@ def lrtest(*fits) -> pd.DataFrame:
     >>> m0 = multilevel.lmer("Reaction ~ Days + (1 | Subject)", sleep, REML=False)
     >>> m1 = multilevel.lmer("Reaction ~ Days + (Days | Subject)", sleep, REML=False)
     >>> table = multilevel.lrtest(m0, m1)
-    >>> table[["npar", "logLik", "Chisq", "Df"]].round(2)
+    >>> table[["npar", "logLik", "Chisq", "Df"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
         npar  logLik  Chisq   Df
-    m1     4 -897.04    NaN  NaN
-    m2     6 -875.97  42.14  2.0
+    m1     4 -897.04    NaN  <NA>
+    m2     6 -875.97  42.14     2
     """
     from multilevel.mixed.fit import fit_linear
     from multilevel.mixed.result import MixedModelResult
@@ -312,4 +312,5 @@ def lrtest(*fits) -> pd.DataFrame:
                         "Pr(>Chisq) boundary": _boundary_pvalue(previous, fit, statistic)})
         rows.append(row)
         previous = fit
-    return pd.DataFrame(rows, index=[f"m{i + 1}" for i in order])
+    table = pd.DataFrame(rows, index=[f"m{i + 1}" for i in order])
+    return table.astype({"npar": "Int64", "Df": "Int64"})

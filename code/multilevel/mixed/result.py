@@ -208,16 +208,22 @@ class MixedModelResult:
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``."""
-        rows = []
+        """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``.
+
+        ``var2`` is missing (NaN) on the rows of variances, as ``NA`` is in R.
+        """
+        rows, seen = [], {}
         for term, cov in zip(self.model.terms, self._covariances()):
+            # Two terms of one factor, as (x || g) makes, are g and g.1 (R's make.unique).
+            count = seen[term.group] = seen.get(term.group, -1) + 1
+            grp = term.group if count == 0 else f"{term.group}.{count}"
             sd = np.sqrt(np.diag(cov))
             for name, var, s in zip(term.columns, np.diag(cov), sd):
-                rows.append((term.group, name, None, var, s))
+                rows.append((grp, name, None, var, s))
             for j in range(term.p):
                 for i in range(j + 1, term.p):
                     corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                    rows.append((term.group, term.columns[j], term.columns[i], cov[i, j], corr))
+                    rows.append((grp, term.columns[j], term.columns[i], cov[i, j], corr))
         if self.family == "gaussian":
             rows.append(("Residual", None, None, self.sigma**2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
