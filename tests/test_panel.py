@@ -101,21 +101,8 @@ def test_theta_formula_reproduces_linearmodels_theta(lm_fits):
     assert theta == pytest.approx(float(np.asarray(lm_fits["random"].theta).ravel()[0]), rel=1e-10)
 
 
-# -- random effects with covariance: lme4 and the GLS hand formula ---------------------------------
-
-@pytest.mark.parametrize("name, mundlak", [("wage_re_reml", False), ("wage_mundlak_reml", True)])
-def test_lmer_equals_lme4_on_wage_panel(wages, wages_m, name, mundlak):
-    ref = reference("lmer_students")[name]
-    formula = FORMULA + (" + " + " + ".join(MEANS) if mundlak else "") + " + (1 | nr)"
-    fit = lmer(formula, wages_m if mundlak else wages)
-    assert fit.llf == pytest.approx(ref["loglik"], abs=1e-5)
-    for term in fit.params.index:
-        assert fit.params[term] == pytest.approx(ref["fixef"][term], rel=1e-5, abs=1e-8)
-        assert fit.bse[term] == pytest.approx(ref["se"][term], rel=1e-5)
-    assert fit.varcorr["sdcor"].iloc[0] == pytest.approx(ref["varcorr"][0]["sdcor"], rel=1e-5)
-    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-6)
-    assert fit.nobs == ref["nobs"] and fit.ngroups["nr"] == 545
-
+# -- random effects with covariance: the GLS hand formula and linearmodels -----------------------
+# (lmer against lme4's fixtures on the wage panel: tests/test_mixed_fixtures.py)
 
 def test_lmer_covariance_equals_gls_hand_formula():
     """The Hausman and Wald tests use lmer's cov_params(): the GLS covariance at the estimates."""
