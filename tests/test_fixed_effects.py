@@ -1,4 +1,9 @@
-"""Fixed effects: dummies equal the within estimator, clear errors, Kansas, the FE logit."""
+"""Fixed effects: dummies equal the within estimator, clear errors, Kansas, the FE logit.
+
+The chapter takes its linear fixed effects from linearmodels' PanelOLS (the within
+estimator), its dummies from pandas.get_dummies and its least squares from statsmodels;
+these tests check what it relies on them for.
+"""
 
 import warnings
 
@@ -6,6 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from linearmodels.panel import PanelOLS
+from linearmodels.panel.utility import AbsorbingEffectError
 
 from multilevel import MultilevelInputError, data, models, plots, simulate
 
@@ -20,6 +28,17 @@ def _panel(n_groups=40, per_group=6, seed=3):
     return pd.DataFrame({"group": group, "x1": x1, "x2": x2, "y": y})
 
 
+def within(frame, response, covariates, group):
+    """PanelOLS with entity effects, as the chapter fits it."""
+    indexed = frame.assign(_row=frame.groupby(group).cumcount()).set_index([group, "_row"])
+    return PanelOLS(indexed[response], indexed[covariates], entity_effects=True).fit()
+
+
+def with_dummies(frame, response, covariates, group):
+    design = frame[covariates].join(pd.get_dummies(frame[group], dtype=float))
+    return sm.OLS(frame[response], design).fit()
+
+
 # --- linear fixed effects -------------------------------------------------------------
 
 
@@ -28,13 +47,16 @@ def _panel(n_groups=40, per_group=6, seed=3):
     (_panel(), "y", ["x1", "x2"], "group"),
 ])
 def test_dummy_estimate_equals_within_estimate(frame, response, covariates, group):
-    within = models.fit_fixed_effects(frame, response, covariates, group, method="within")
-    dummies = models.fit_fixed_effects(frame, response, covariates, group, method="dummies")
-    np.testing.assert_allclose(within.params, dummies.params, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(within.bse, dummies.bse, rtol=1e-10)
-    np.testing.assert_allclose(within.group_effects, dummies.group_effects, rtol=0, atol=1e-10)
+    fe = within(frame, response, covariates, group)
+    dummies = with_dummies(frame, response, covariates, group)
+    np.testing.assert_allclose(fe.params, dummies.params[covariates], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fe.std_errors, dummies.bse[covariates], rtol=1e-10)
+    # The chapter's intercepts: alpha_i = mean(y_i) - mean(x_i)' beta.
+    means = frame.groupby(group)[[response] + covariates].mean()
+    intercepts = means[response] - means[covariates] @ fe.params
+    np.testing.assert_allclose(intercepts, dummies.params.drop(covariates), rtol=0, atol=1e-10)
     expected_df = len(frame) - len(covariates) - frame[group].nunique()
-    assert within.df_resid == dummies.df_resid == expected_df
+    assert fe.df_resid == int(dummies.df_resid) == expected_df
 
 
 def test_within_slope_equals_the_demeaning_formula():
@@ -42,39 +64,33 @@ def test_within_slope_equals_the_demeaning_formula():
     dx = df["x1"] - df.groupby("group")["x1"].transform("mean")
     dy = df["y"] - df.groupby("group")["y"].transform("mean")
     by_hand = float((dx * dy).sum() / (dx**2).sum())
-    fit = models.fit_fixed_effects(df, "y", "x1", "group")
-    assert fit.params["x1"] == pytest.approx(by_hand, rel=1e-12)
+    assert within(df, "y", ["x1"], "group").params["x1"] == pytest.approx(by_hand, rel=1e-12)
 
 
-def test_dummies_have_one_column_per_group_and_dummy_ols_matches():
+def test_get_dummies_gives_one_column_per_group_in_sorted_order():
     kansas = data.load_csv("kansas_counties")
-    dummies = models.fe_dummies(kansas["state"])
+    dummies = pd.get_dummies(kansas["state"], dtype=int)
     assert dummies.shape == (225, 15) and dummies.sum(axis=1).eq(1).all()
     assert list(dummies.columns) == sorted(kansas["state"].unique())
-    design = pd.concat([kansas[["income"]], dummies], axis=1).astype(float)
-    ols = sm.OLS(kansas["rep_share"], design).fit()
-    fit = models.fit_fixed_effects(kansas, "rep_share", "income", "state")
-    assert ols.params["income"] == pytest.approx(fit.params["income"], abs=1e-10)
+    shuffled = kansas.sample(frac=1, random_state=1)
+    assert list(pd.get_dummies(shuffled["state"]).columns) == sorted(kansas["state"].unique())
 
 
 def test_group_invariant_covariate_error_names_the_column():
     counties = simulate.simulate_kansas(seed=13)
-    with pytest.raises(MultilevelInputError, match="covariate 'culture' does not vary within any"):
-        models.fit_fixed_effects(counties, "rep_share", ["income", "culture"], "state")
-    with pytest.raises(MultilevelInputError, match="'culture'"):
-        models.fit_fixed_effects(counties, "rep_share", ["income", "culture"], "state",
-                                 method="dummies")
+    with pytest.raises(AbsorbingEffectError, match="culture"):
+        within(counties, "rep_share", ["income", "culture"], "state")
 
 
 def test_kansas_pooled_slope_is_negative_and_fixed_effects_recover_the_truth():
     kansas = data.load_csv("kansas_counties")
-    pooled = models.fit_ols(kansas, "rep_share", "income").params["income"]
-    fe = models.fit_fixed_effects(kansas, "rep_share", "income", "state")
+    pooled = smf.ols("rep_share ~ income", kansas).fit().params["income"]
+    fe = within(kansas, "rep_share", ["income"], "state")
     assert pooled < 0 < fe.params["income"]
-    assert abs(fe.params["income"] - 0.75) < 3 * fe.bse["income"]
+    assert abs(fe.params["income"] - 0.75) < 3 * fe.std_errors["income"]
     counties = simulate.simulate_kansas(seed=13)
     np.testing.assert_array_equal(counties["income"], kansas["income"])
-    controlled = models.fit_ols(counties, "rep_share", ["income", "culture"])
+    controlled = smf.ols("rep_share ~ income + culture", counties).fit()
     assert abs(controlled.params["income"] - 0.75) < 3 * controlled.bse["income"]
     assert abs(controlled.params["culture"] + 3) < 3 * controlled.bse["culture"]
 
@@ -84,16 +100,24 @@ def test_kansas_pooled_slope_matches_the_omitted_variable_formula_on_average():
     var_m = 1.4**2 / 12
     population = 0.75 - 3 * var_m / (var_m + 0.04)
     big = simulate.simulate_kansas(n_states=3000, n_counties=15, seed=21)
-    assert models.fit_ols(big, "rep_share", "income").params["income"] == pytest.approx(
+    assert smf.ols("rep_share ~ income", big).fit().params["income"] == pytest.approx(
         population, abs=0.05)
+
+
+def test_panelols_variance_divides_by_n_minus_k_minus_groups():
+    """The Neyman-Scott exercise: PanelOLS's s2 is RSS / (n - k - G), unbiased with T = 2."""
+    pairs = simulate.simulate_kansas(n_states=1000, n_counties=2, seed=48)
+    fe = within(pairs, "rep_share", ["income"], "state")
+    assert fe.df_resid == 2000 - 1 - 1000
+    assert fe.s2 == pytest.approx(fe.resid_ss / fe.df_resid, rel=1e-12)
+    assert fe.resid_ss / fe.nobs == pytest.approx(0.005, rel=0.15)  # ML: half the truth
 
 
 # --- fixed-effects logit --------------------------------------------------------------
 
 
 def _statsmodels_dummy_logit(df, response, covariates, group):
-    design = pd.concat([df[covariates].reset_index(drop=True),
-                        models.fe_dummies(df[group])], axis=1).astype(float)
+    design = df[covariates].join(pd.get_dummies(df[group], dtype=float)).astype(float)
     return sm.Logit(df[response].to_numpy(), design).fit(disp=0, method="newton", tol=1e-12,
                                                           maxiter=100)
 
@@ -173,17 +197,6 @@ def test_fe_logit_bad_inputs_get_clear_errors():
         models.fit_fe_logit(df, "y", [], "group")
 
 
-def test_linear_fixed_effects_bad_inputs_get_clear_errors():
-    df = _panel()
-    with pytest.raises(MultilevelInputError, match="not found"):
-        models.fit_fixed_effects(df, "y", "missing", "group")
-    with pytest.raises(MultilevelInputError, match="missing values"):
-        models.fit_fixed_effects(df.assign(y=np.where(df.index == 0, np.nan, df["y"])),
-                                 "y", "x1", "group")
-    with pytest.raises(MultilevelInputError, match="needs at least 2 groups"):
-        models.fit_fixed_effects(df.assign(group="one"), "y", "x1", "group")
-
-
 # --- simulators and plot used by the chapters -----------------------------------------
 
 
@@ -207,16 +220,31 @@ def test_simulate_varying_intercepts_design():
     slope, _ = np.polyfit(per_group["w"], per_group["alpha"], 1)
     assert slope == pytest.approx(0.8, abs=0.1)
     assert np.std(per_group["alpha"] - 0.8 * per_group["w"]) == pytest.approx(0.5, abs=0.07)
-    fit = models.fit_fixed_effects(df, "y", "x", "group")
-    assert fit.params["x"] == pytest.approx(0.5, abs=4 * fit.bse["x"])
+    fit = within(df, "y", ["x"], "group")
+    assert fit.params["x"] == pytest.approx(0.5, abs=4 * fit.std_errors["x"])
     with pytest.raises(MultilevelInputError, match="max_size"):
         simulate.simulate_varying_intercepts(min_size=5, max_size=3)
 
 
 def test_group_lines_draws_one_line_per_group_and_checks_labels():
     kansas = data.load_csv("kansas_counties")
-    fit = models.fit_fixed_effects(kansas, "rep_share", "income", "state")
-    ax = plots.group_lines(kansas, "income", "state", fit.group_effects, fit.params["income"])
+    fit = with_dummies(kansas, "rep_share", ["income"], "state")
+    intercepts = fit.params.drop("income")
+    ax = plots.group_lines(kansas, "income", "state", intercepts, fit.params["income"])
     assert len(ax.lines) == 15
     with pytest.raises(MultilevelInputError, match="no value for group"):
-        plots.group_lines(kansas, "income", "state", fit.group_effects.iloc[:3], 0.5)
+        plots.group_lines(kansas, "income", "state", intercepts.iloc[:3], 0.5)
+
+
+# --- the older helper, still used by correlated-effects.md (it goes with it; issue 9) ------
+
+
+def test_fit_fixed_effects_bad_inputs_get_clear_errors():
+    df = _panel()
+    with pytest.raises(MultilevelInputError, match="not found"):
+        models.fit_fixed_effects(df, "y", "missing", "group")
+    with pytest.raises(MultilevelInputError, match="'x1'.*does not vary within any"):
+        models.fit_fixed_effects(df.assign(x1=df["group"].str[1:].astype(float)), "y", "x1", "group")
+    fit = models.fit_fixed_effects(df, "y", ["x1", "x2"], "group")
+    np.testing.assert_allclose(fit.params, within(df, "y", ["x1", "x2"], "group").params,
+                               rtol=1e-10)

@@ -18,6 +18,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
 from conftest import glued, reference
 
 from multilevel import MultilevelInputError, data, logit, models, plots
@@ -47,7 +49,16 @@ def r_terms(values: dict) -> pd.Series:
     return pd.Series({("Intercept" if k == "(Intercept)" else k): v for k, v in values.items()})
 
 
-# ------------------------------------------------------------------ fit_logit vs glm
+# ------------------------------------------------------------------ logits vs glm
+def test_chapter_full_pooling_logit_equals_glm():
+    """The chapter's statsmodels formula logit; statsmodels' Newton stops where IRLS converges."""
+    ref, fit = GLM["pooled"], smf.logit("vote ~ income", votes()).fit(disp=0)
+    assert fit.mle_retvals["converged"]
+    np.testing.assert_allclose(fit.params, r_terms(ref["coef"])[fit.params.index], rtol=1e-7)
+    np.testing.assert_allclose(fit.bse, r_terms(ref["se_converged"])[fit.bse.index], rtol=1e-7)
+    assert fit.llf == pytest.approx(ref["loglik"], abs=1e-6)
+
+
 def test_full_pooling_equals_glm():
     ref, fit = GLM["pooled"], logit.fit_logit(votes(), "vote", "income")
     np.testing.assert_allclose(fit.params, r_terms(ref["coef"])[fit.params.index], rtol=1e-7)
@@ -63,15 +74,16 @@ def test_full_pooling_equals_glm():
 
 
 def test_fixed_effects_with_dummies_equal_glm_and_the_fast_fe_logit():
+    """The chapter's get_dummies + statsmodels Logit, and fit_fe_logit, against glm."""
     ref = GLM["fixed"]
-    dummies = models.fe_dummies(votes()["state"])
-    fit = logit.fit_logit(votes().join(dummies), "vote", ["income", *dummies.columns],
-                         intercept=False)
+    dummies = pd.get_dummies(votes()["state"], dtype=float)
+    fit = sm.Logit(votes()["vote"], votes()[["income"]].join(dummies)).fit(disp=0)
+    assert fit.mle_retvals["converged"] and len(fit.params) == 49
     theirs = pd.Series({k.removeprefix("stateFE"): v for k, v in ref["coef"].items()})
     np.testing.assert_allclose(fit.params, theirs[fit.params.index], rtol=1e-6)
     theirs_se = pd.Series({k.removeprefix("stateFE"): v for k, v in ref["se_converged"].items()})
     np.testing.assert_allclose(fit.bse, theirs_se[fit.bse.index], rtol=1e-6)
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    assert fit.llf == pytest.approx(ref["loglik"], abs=1e-6)
     fast = models.fit_fe_logit(votes(), "vote", "income", "state")
     assert fast.params["income"] == pytest.approx(fit.params["income"], rel=1e-7)
     np.testing.assert_allclose(fast.group_effects, fit.params.drop("income"), rtol=1e-6)
@@ -218,7 +230,7 @@ def test_fit_logit_bad_input(tiny, change, covariates, kwargs, message):
 
 def test_fit_logit_error_names_few_coefficients():
     frame = poll()
-    dummies = models.fe_dummies(frame["state"]).set_index(frame.index)
+    dummies = pd.get_dummies(frame["state"], dtype=float)
     with pytest.raises(MultilevelInputError, match=r"\.\.\. \(49 coefficients\)"):
         logit.fit_logit(frame.join(dummies), "vote", ["income", *dummies.columns], intercept=False)
 
@@ -289,6 +301,12 @@ def test_pooling_chapter_glue():
     assert values["ex_dem_slope"] == pytest.approx(-values["redblue_ri_income"], rel=1e-4)
     assert values["ex_dem_sd"] == pytest.approx(values["redblue_ri_sd_state"], rel=1e-4)
     assert values["ex_poll_dropped"] == "South Dakota"
+    # statsmodels on the poll's dummies: no error, a warning and a non-estimate for South Dakota.
+    assert values["ex_poll_naive_warning"] == "ConvergenceWarning"
+    assert values["ex_poll_naive_coef"] > 10 and values["ex_poll_naive_se"] > 1e3
+    fe_poll = models.fit_fe_logit(poll(), "vote", "income", "state")
+    assert values["ex_poll_fe_slope"] == pytest.approx(fe_poll.params["income"], rel=1e-10)
+    assert values["pool_fe_n_params"] == 49
 
 
 @pytest.mark.book

@@ -1,5 +1,12 @@
 """The fixed-effects logit: maximum likelihood with one intercept per group,
 and the incidental-parameters problem it suffers from (Neyman & Scott 1948).
+
+Gap filled: statsmodels' ``Logit`` with one dummy per group gives the same estimates,
+but it builds the n-by-G dummy matrix (the book fits 20,000 groups: 6 GB of dummies)
+and on a group whose outcomes are all 0 or all 1 it returns an arbitrary huge
+intercept with a warning; :func:`fit_fe_logit` eliminates the intercepts group by
+group, costs about what a logit with the covariates alone costs, and drops those
+groups by name. ``ConditionalLogit`` estimates no intercepts at all.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from multilevel._checks import (
     check_model_data,
     require_binary,
 )
+from scipy.special import expit
 
 
 @dataclass(frozen=True)
@@ -51,11 +59,6 @@ class FixedEffectsLogitFit:
     nobs: int
     n_groups: int
     n_iter: int
-
-
-def _expit(eta: np.ndarray) -> np.ndarray:
-    """The inverse logit, without overflow for large ``|eta|``."""
-    return np.exp(-np.logaddexp(0.0, -eta))
 
 
 def _column_group_sums(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
@@ -167,7 +170,7 @@ def fit_fe_logit(
     loglik = _logit_loglik(alpha[codes], y)
     converged = False
     for iteration in range(1, max_iter + 1):
-        prob = _expit(alpha[codes] + X @ beta)
+        prob = expit(alpha[codes] + X @ beta)
         weight = prob * (1.0 - prob)
         info_alpha = np.bincount(codes, weights=weight, minlength=n_groups)
         if not np.all(info_alpha > 1e-10) or np.abs(beta).max(initial=0.0) > 1e6:
@@ -199,7 +202,7 @@ def fit_fe_logit(
         )
     # Covariance of the slopes: the slope block of the inverse information, i.e. the
     # inverse of the Schur complement, evaluated at the estimates.
-    prob = _expit(alpha[codes] + X @ beta)
+    prob = expit(alpha[codes] + X @ beta)
     weight = prob * (1.0 - prob)
     info_alpha = np.bincount(codes, weights=weight, minlength=n_groups)
     cross = _column_group_sums(codes, X * weight[:, None], n_groups)

@@ -1,7 +1,19 @@
-"""Fixed effects and the random-versus-fixed comparison in panel form.
+"""Panel-data pieces that linearmodels, statsmodels and pandas do not provide.
 
-Fixed effects as group dummies or by demeaning, the between estimator,
-Mundlak's group means, the Hausman test and Wald tests.
+The book gets its panel estimators from ``linearmodels`` (``PanelOLS(...,
+entity_effects=True)``, ``BetweenOLS``, ``RandomEffects``), single-level least squares
+from statsmodels and group dummies from ``pandas.get_dummies``. This module keeps what
+they do not do, and each function's docstring says which gap it fills:
+
+- :func:`hausman_test`: Hausman's test between *any* fixed-effects fit and *any*
+  random-effects fit (a linearmodels result, a statsmodels result or a
+  ``multilevel.MixedModelResult`` from ``multilevel.lmer``), with the
+  covariance difference handled in its eigenvectors;
+- :func:`quasi_demeaning_theta`: the random-effects quasi-demeaning weight from any
+  variance estimates (e.g. lmer's REML ones) and any group sizes.
+
+The older helpers below them (``fe_dummies``, ``fit_fixed_effects``, ``fit_between``,
+``add_group_means``, ``wald_test``) are kept only until no chapter calls them (issue 9).
 """
 
 from __future__ import annotations
@@ -16,10 +28,57 @@ from multilevel._checks import (
     check_model_data,
 )
 from multilevel.models.clustering import fit_ols
-from multilevel.models.lmm import RandomInterceptFit
-from multilevel.models.mixedlm import MixedFit, _gls_fixed_cov
 from scipy import stats
 from statsmodels.regression.linear_model import RegressionResultsWrapper
+
+
+def quasi_demeaning_theta(
+    sigma_group: float, sigma_residual: float, group_size: float | np.ndarray
+) -> float | np.ndarray:
+    """The random-effects estimator's quasi-demeaning weight for groups of size ``m``.
+
+    ``theta = 1 - sqrt(s_e^2 / (s_e^2 + m s_u^2))``. The random-effects (GLS)
+    estimator equals least squares of ``y_ij - theta_j * mean_j(y)`` on
+    ``x_ij - theta_j * mean_j(x)``: with ``theta = 0`` it is pooled least squares,
+    with ``theta = 1`` the fixed-effects (within) estimator. Large groups and a
+    large group variance relative to the residual variance push ``theta`` towards 1.
+
+    Gap filled: linearmodels' ``RandomEffects`` reports ``theta`` only for its own fit,
+    from its Swamy-Arora variance estimates; this computes it from any estimates (such
+    as the REML standard deviations in ``multilevel.lmer(...).varcorr``) and group sizes.
+
+    Parameters
+    ----------
+    sigma_group, sigma_residual
+        Standard deviations of the group effects and of the residual.
+    group_size
+        Observations per group: a number, or an array of sizes (one per group).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        A float for a scalar ``group_size``, else an array of the same shape.
+
+    Examples
+    --------
+    >>> print(f"{quasi_demeaning_theta(0.7, 0.2, 5):.3f}")
+    0.873
+    >>> quasi_demeaning_theta(0.7, 0.2, [1, 5, 20]).round(3).tolist()
+    [0.725, 0.873, 0.936]
+    """
+    for name, value in (("sigma_group", sigma_group), ("sigma_residual", sigma_residual)):
+        if not np.isfinite(value) or value < 0:
+            raise MultilevelInputError(f"`{name}` must be a finite standard deviation >= 0.")
+    if sigma_residual == 0:
+        raise MultilevelInputError(
+            "`sigma_residual` is 0: every observation sits on its group's line and the weight is "
+            "undefined. Check the model."
+        )
+    sizes = np.asarray(group_size, dtype=float)
+    if not np.all(np.isfinite(sizes)) or np.any(sizes < 1):
+        raise MultilevelInputError(f"`group_size` must be >= 1, got {group_size!r}.")
+    theta = 1.0 - np.sqrt(sigma_residual**2 / (sigma_residual**2 + sizes * sigma_group**2))
+    return float(theta) if theta.ndim == 0 else theta
 
 
 def fe_dummies(groups: pd.Series | np.ndarray | list, prefix: str = "") -> pd.DataFrame:
@@ -245,34 +304,45 @@ def add_group_means(
 
 
 _INTERCEPT_NAMES = ("Intercept", "const", "(Intercept)")
+# Relative size below which an eigenvalue of V_FE - V_RE counts as not positive.
+_EIGENVALUE_TOL = 1e-8
 
 
 def _coefficients_and_covariance(fit: object, name: str) -> tuple[pd.Series, pd.DataFrame]:
-    """Coefficients and their covariance from any of the fits the package works with."""
-    if isinstance(fit, (FixedEffectsFit, RandomInterceptFit)):
-        return fit.params, fit.cov_params
-    if isinstance(fit, MixedFit):
-        cov = _gls_fixed_cov(fit.result)
+    """Named coefficients and their covariance matrix from a fit, by duck typing.
+
+    ``.params`` must be a named Series; the covariance is ``.cov`` (linearmodels) or
+    ``.cov_params()`` (statsmodels, ``multilevel.MixedModelResult``), or a
+    ``.cov_params`` DataFrame attribute (the package's older fit classes).
+    """
+    if type(fit).__name__ == "MixedFit":  # TRANSITIONAL: goes with models/mixedlm.py (issue 9)
+        from multilevel.models.mixedlm import _gls_fixed_cov
+
         index = fit.params.index
-        return fit.params, pd.DataFrame(cov, index=index, columns=index)
+        return fit.params, pd.DataFrame(_gls_fixed_cov(fit.result), index=index, columns=index)
     params = getattr(fit, "params", None)
     cov = getattr(fit, "cov", None)  # linearmodels results
-    if cov is None and callable(getattr(fit, "cov_params", None)):  # statsmodels results
-        cov = fit.cov_params()
+    if not isinstance(cov, pd.DataFrame):
+        cov = getattr(fit, "cov_params", None)
+        if callable(cov):  # statsmodels results, multilevel.MixedModelResult
+            cov = cov()
     if isinstance(params, pd.Series) and isinstance(cov, pd.DataFrame):
         return params, cov
     raise MultilevelInputError(
-        f"`{name}` must be a fit from multilevel.models (fit_fixed_effects, fit_random_intercept, "
-        "fit_mixed) or a statsmodels/linearmodels results object with "
-        f"named coefficients and their covariance; got {type(fit).__name__}."
+        f"`{name}` must be a fitted model with named coefficients `.params` (a pandas Series) "
+        "and their covariance, `.cov_params()` (statsmodels, multilevel.lmer) or `.cov` "
+        f"(linearmodels); got {type(fit).__name__}."
     )
 
 
 def _nobs(fit: object) -> int | None:
-    if isinstance(fit, MixedFit):
+    if type(fit).__name__ == "MixedFit":  # TRANSITIONAL: goes with models/mixedlm.py
         return int(fit.result.nobs)
     value = getattr(fit, "nobs", None)
-    return int(value) if value is not None and np.isfinite(value) else None
+    try:
+        return int(value) if value is not None and np.isfinite(value) else None
+    except TypeError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -312,13 +382,11 @@ class HausmanTest:
 
         Examples
         --------
-        >>> from multilevel.models import fit_random_intercept
-        >>> from multilevel.simulate import simulate_students
-        >>> df = simulate_students(seed=1)
-        >>> test = hausman_test(fit_fixed_effects(df, "score", "hours", "student"),
-        ...                     fit_random_intercept(df, "score", "hours", "student"))
-        >>> test.summary().startswith("Hausman test: chi2(1) = ")
-        True
+        >>> from types import SimpleNamespace
+        >>> fit = lambda b, v: SimpleNamespace(params=pd.Series({"x": b}),
+        ...                                    cov=pd.DataFrame([[v]], ["x"], ["x"]))
+        >>> hausman_test(fit(1.0, 0.5), fit(0.0, 0.25)).summary()
+        'Hausman test: chi2(1) = 4.00, p = 0.0455'
         """
         line = f"Hausman test: chi2({self.df}) = {self.statistic:.2f}, p = {self.p_value:.3g}"
         if not self.positive_definite:
@@ -328,12 +396,18 @@ class HausmanTest:
 
 
 def hausman_test(
-    fe_fit: object,
-    re_fit: object,
-    terms: str | list[str] | None = None,
-    tol: float = 1e-8,
+    fixed: object,
+    random: object,
+    names: str | list[str] | None = None,
 ) -> HausmanTest:
     """Hausman's (1978) test of random effects against fixed effects.
+
+    Gap filled: ``linearmodels`` has a Hausman test only as a method of its own
+    ``RandomEffects`` results (Swamy-Arora variances), and statsmodels has none; the
+    book compares fixed effects with lme4-style REML random effects
+    (``multilevel.lmer``). This function takes any two fits that have named
+    ``.params`` and a covariance matrix: ``.cov`` (linearmodels' ``PanelOLS``,
+    ``RandomEffects``) or ``.cov_params()`` (statsmodels, ``multilevel.lmer``).
 
     Under the null hypothesis that the group effects are uncorrelated with the
     covariates, both estimators are consistent and random effects is efficient,
@@ -346,77 +420,76 @@ def hausman_test(
 
     In finite samples the estimated ``V_FE - V_RE`` need not be positive
     definite. This function works in the eigenvectors of the difference: it
-    keeps the directions whose eigenvalue is positive (greater than ``tol``
+    keeps the directions whose eigenvalue is positive (greater than 1e-8
     times the largest absolute eigenvalue), uses the generalised inverse there,
     and counts those directions as the degrees of freedom. With a positive
     definite difference that is the usual formula; with a singular one it is
     the Moore-Penrose generalised-inverse form with ``df`` equal to the rank of
     the difference (see Hausman 1978 and Wooldridge 2010, ch. 10, on the test
     and on singular differences); a direction with a negative variance
-    estimate carries no usable information and is dropped (a generalised inverse of an indefinite matrix could make
-    ``H`` negative). The result says when this happened (``positive_definite``,
-    ``n_dropped``). (``linearmodels``' ``RandomEffectsResults.hausman`` also
-    uses a generalised inverse but keeps ``df`` at the number of coefficients;
-    with a positive definite difference the two agree exactly.) The Mundlak
-    regression test (:func:`add_group_means` and :func:`wald_test`) is always well
-    defined and is the usual alternative.
+    estimate carries no usable information and is dropped (a generalised inverse
+    of an indefinite matrix could make ``H`` negative). The result says when this
+    happened (``positive_definite``, ``n_dropped``). (``linearmodels``'
+    ``RandomEffectsResults.hausman`` also uses a generalised inverse but keeps
+    ``df`` at the number of coefficients; with a positive definite difference the
+    two agree exactly.) The Mundlak regression test (each group's means of the
+    covariates added to the random-effects model, and a Wald test that their
+    coefficients are zero) is always well defined and is the usual alternative.
 
     Parameters
     ----------
-    fe_fit
-        The fixed-effects fit (:func:`fit_fixed_effects`, or any results object
-        with named ``params`` and a covariance matrix, e.g. linearmodels' ``PanelOLS``).
-    re_fit
-        The random-effects fit: :func:`fit_random_intercept`, :func:`fit_mixed`,
-        or linearmodels' ``RandomEffects``.
-    terms
+    fixed
+        The fixed-effects fit, e.g. ``PanelOLS(..., entity_effects=True).fit()``.
+    random
+        The random-effects fit, e.g. ``multilevel.lmer("y ~ x + (1 | g)", data)`` or
+        linearmodels' ``RandomEffects(...).fit()``.
+    names
         Coefficients to compare; by default every coefficient the two fits share,
         except the intercept. Coefficients of covariates that do not vary within
         groups cannot be compared: fixed effects cannot estimate them.
-    tol
-        Relative size below which an eigenvalue of ``V_FE - V_RE`` counts as not positive.
 
     Examples
     --------
-    >>> from multilevel.models import fit_random_intercept
+    >>> import multilevel
+    >>> from linearmodels.panel import PanelOLS
     >>> from multilevel.simulate import simulate_students
     >>> df = simulate_students(correlated=True, seed=1)
-    >>> fe = fit_fixed_effects(df, "score", "hours", "student")
-    >>> re = fit_random_intercept(df, "score", "hours", "student")
+    >>> panel = df.assign(t=df.groupby("student").cumcount()).set_index(["student", "t"])
+    >>> fe = PanelOLS(panel["score"], panel[["hours"]], entity_effects=True).fit()
+    >>> re = multilevel.lmer("score ~ hours + (1 | student)", df)
     >>> test = hausman_test(fe, re)
     >>> test.df, bool(test.p_value < 0.001)
     (1, True)
     """
-    if not (np.isfinite(tol) and 0 <= tol < 1):
-        raise MultilevelInputError(f"`tol` must lie in [0, 1), got {tol!r}.")
-    b_fe, v_fe = _coefficients_and_covariance(fe_fit, "fe_fit")
-    b_re, v_re = _coefficients_and_covariance(re_fit, "re_fit")
-    n_fe, n_re = _nobs(fe_fit), _nobs(re_fit)
+    b_fe, v_fe = _coefficients_and_covariance(fixed, "fixed")
+    b_re, v_re = _coefficients_and_covariance(random, "random")
+    n_fe, n_re = _nobs(fixed), _nobs(random)
     if n_fe is not None and n_re is not None and n_fe != n_re:
         raise MultilevelInputError(
             f"the two fits use different numbers of observations ({n_fe} and {n_re}); "
             "fit both models to the same rows."
         )
     shared = [t for t in b_fe.index if t in b_re.index and t not in _INTERCEPT_NAMES]
-    terms = shared if terms is None else as_list(terms)
-    if not terms:
+    names = shared if names is None else as_list(names)
+    if not names:
         raise MultilevelInputError(
             "the two fits share no coefficient to compare; the fixed-effects fit estimates "
             f"{list(b_fe.index)} and the random-effects fit {list(b_re.index)}."
         )
-    missing = [t for t in terms if t not in b_fe.index or t not in b_re.index]
+    missing = [t for t in names if t not in b_fe.index or t not in b_re.index]
     if missing:
         raise MultilevelInputError(
             f"term(s) {missing} are not estimated by both fits (fixed effects: {list(b_fe.index)}; "
             f"random effects: {list(b_re.index)}). Only coefficients of covariates that vary "
             "within groups can be compared."
         )
-    q = (b_fe[terms] - b_re[terms]).to_numpy(float)
-    diff = v_fe.loc[terms, terms].to_numpy(float) - v_re.loc[terms, terms].to_numpy(float)
+    q = (b_fe[names] - b_re[names]).to_numpy(float)
+    diff = v_fe.loc[names, names].to_numpy(float) - v_re.loc[names, names].to_numpy(float)
     diff = (diff + diff.T) / 2
     eigenvalues, vectors = np.linalg.eigh(diff)
     scale = float(np.max(np.abs(eigenvalues)))
-    keep = eigenvalues > tol * scale if scale > 0 else np.zeros_like(eigenvalues, dtype=bool)
+    keep = (eigenvalues > _EIGENVALUE_TOL * scale if scale > 0
+            else np.zeros_like(eigenvalues, dtype=bool))
     df = int(keep.sum())
     if df:
         z = vectors[:, keep].T @ q
@@ -427,14 +500,14 @@ def hausman_test(
     variances = np.diag(diff)
     comparison = pd.DataFrame(
         {
-            "fixed": b_fe[terms].to_numpy(float),
-            "random": b_re[terms].to_numpy(float),
+            "fixed": b_fe[names].to_numpy(float),
+            "random": b_re[names].to_numpy(float),
             "difference": q,
             "std_error_difference": np.where(
                 variances > 0, np.sqrt(np.clip(variances, 0, None)), np.nan
             ),
         },
-        index=pd.Index(terms, name="term"),
+        index=pd.Index(names, name="term"),
     )
     return HausmanTest(
         statistic=statistic,
@@ -442,7 +515,7 @@ def hausman_test(
         p_value=p_value,
         comparison=comparison,
         eigenvalues=eigenvalues,
-        positive_definite=bool(df == len(terms)),
+        positive_definite=bool(df == len(names)),
     )
 
 
