@@ -79,7 +79,7 @@ lock:
 	rm -rf _build/lock-venv
 	$(PYTHON) -m venv _build/lock-venv
 	_build/lock-venv/bin/python -m pip install --quiet --upgrade pip setuptools wheel
-	_build/lock-venv/bin/python -m pip install --quiet ".[book,dev]"
+	_build/lock-venv/bin/python -m pip install --quiet ".[book,dev,bench]"
 	( echo "# Exact versions for the book's environment; regenerate with 'make lock'."; \
 	  _build/lock-venv/bin/python -m pip freeze --all --exclude-editable \
 	    | grep -v -e '^pip==' -e '^multilevel-models-in-python' ) > requirements.lock

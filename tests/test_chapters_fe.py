@@ -56,8 +56,6 @@ def test_fixed_effects_chapter_incidental_parameters_study():
 
 
 def test_varying_intercepts_chapter_glued_numbers():
-    from multilevel import lmer
-
     values = glued("chapters/varying-intercepts")
     schools = simulate.simulate_varying_intercepts(n_groups=30, min_size=2, max_size=40, seed=9)
     assert values["vi_rows"] == len(schools)

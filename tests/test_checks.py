@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multilevel import MultilevelInputError, models, plots, simulate
+from multilevel import MultilevelInputError, lmer, plots, simulate
 from multilevel._checks import check_model_data, require_binary
 
 
@@ -15,38 +15,38 @@ def students():
 
 def test_missing_column_is_named(students):
     with pytest.raises(MultilevelInputError, match=r"\['effort'\] not found.*Available columns"):
-        models.fit_random_intercept(students, "score", "effort", "student")
+        lmer("score ~ effort + (1 | student)", students)
 
 
 def test_nan_is_counted_and_a_fix_suggested(students):
     students.loc[[0, 3], "hours"] = np.nan
     with pytest.raises(MultilevelInputError, match=r"missing values \(NaN\) in 'hours': 2.*dropna"):
-        models.fit_ols(students, "score", "hours")
+        lmer("score ~ hours + (1 | student)", students)
 
 
 def test_one_group_is_rejected(students):
     one = students[students["student"] == 1]
-    with pytest.raises(MultilevelInputError, match="1 distinct value.*at least 2 groups"):
-        models.fit_random_intercept(one, "score", "hours", "student")
-    with pytest.raises(MultilevelInputError, match="at least 2 groups"):
-        models.fit_mixed(one, "score ~ hours", group="student")
+    with pytest.raises(MultilevelInputError, match="has 1 level.*at least two groups"):
+        lmer("score ~ hours + (1 | student)", one)
 
 
-def test_non_numeric_covariate_is_rejected(students):
+def test_non_numeric_response_is_rejected(students):
     students["grade"] = np.where(students["score"] > 1, "high", "low")
-    with pytest.raises(MultilevelInputError, match=r"'grade' \(.*\) must be numeric"):
-        models.fit_ols(students, "score", "grade")
+    with pytest.raises(MultilevelInputError, match=r"response 'grade' must be numeric"):
+        lmer("grade ~ hours + (1 | student)", students)
 
 
 def test_infinite_value_is_rejected(students):
     students.loc[2, "score"] = np.inf
     with pytest.raises(MultilevelInputError, match="infinite values"):
         check_model_data(students, "score", ["hours"], "student")
+    with pytest.raises(MultilevelInputError, match="infinite"):
+        lmer("score ~ hours + (1 | student)", students)
 
 
 def test_not_a_dataframe():
     with pytest.raises(MultilevelInputError, match="must be a pandas DataFrame, got dict"):
-        models.fit_ols({"y": [1, 2]}, "y", "x")
+        lmer("y ~ x + (1 | g)", {"y": [1, 2]})
 
 
 def test_binary_check_lists_offending_values():
@@ -59,7 +59,7 @@ def test_binary_check_lists_offending_values():
 def test_collinear_covariates_are_rejected(students):
     students["hours_copy"] = 2 * students["hours"]
     with pytest.raises(MultilevelInputError, match="collinear"):
-        models.fit_random_intercept(students, "score", ["hours", "hours_copy"], "student")
+        lmer("score ~ hours + hours_copy + (1 | student)", students)
 
 
 @pytest.mark.parametrize(

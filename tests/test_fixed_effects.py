@@ -238,13 +238,3 @@ def test_group_lines_draws_one_line_per_group_and_checks_labels():
 
 # --- the older helper, still used by correlated-effects.md (it goes with it; issue 9) ------
 
-
-def test_fit_fixed_effects_bad_inputs_get_clear_errors():
-    df = _panel()
-    with pytest.raises(MultilevelInputError, match="not found"):
-        models.fit_fixed_effects(df, "y", "missing", "group")
-    with pytest.raises(MultilevelInputError, match="'x1'.*does not vary within any"):
-        models.fit_fixed_effects(df.assign(x1=df["group"].str[1:].astype(float)), "y", "x1", "group")
-    fit = models.fit_fixed_effects(df, "y", ["x1", "x2"], "group")
-    np.testing.assert_allclose(fit.params, within(df, "y", ["x1", "x2"], "group").params,
-                               rtol=1e-10)

@@ -300,24 +300,6 @@ def test_mundlak_random_effects_reproduce_fixed_effects(wages_m, lm_fits):
 
 # -- the older helpers, still used by correlated-effects.md (they go with it; issue 9) -----------
 
-def test_add_group_means_adds_means_and_leaves_input_alone(wages):
-    out = models.add_group_means(wages, ["union", "exper"], "nr")
-    np.testing.assert_allclose(out["union_mean"], wages.groupby("nr")["union"].transform("mean"))
-    assert list(out.columns) == list(wages.columns) + ["union_mean", "exper_mean"]
-    assert "union_mean" not in wages.columns
-
-
-def test_wald_test_equals_hand_formula_on_an_lmer_fit(wages_m):
-    fit = lmer(FORMULA + " + " + " + ".join(MEANS) + " + (1 | nr)", wages_m)
-    test = models.wald_test(fit, MEANS)
-    b = fit.params[MEANS].to_numpy()
-    v = fit.cov_params().loc[MEANS, MEANS].to_numpy()
-    assert test["statistic"] == pytest.approx(b @ np.linalg.inv(v) @ b, rel=1e-10)
-    assert test["df"] == 4 and test["p_value"] < 1e-3
-    with pytest.raises(MultilevelInputError, match="not coefficients of the fit"):
-        models.wald_test(fit, "unoin")
-
-
 # -- coefficient plot -------------------------------------------------------------------------
 
 def test_coefficient_plot_draws_rows_in_order_with_intervals():

@@ -59,20 +59,6 @@ def test_chapter_full_pooling_logit_equals_glm():
     assert fit.llf == pytest.approx(ref["loglik"], abs=1e-6)
 
 
-def test_full_pooling_equals_glm():
-    ref, fit = GLM["pooled"], logit.fit_logit(votes(), "vote", "income")
-    np.testing.assert_allclose(fit.params, r_terms(ref["coef"])[fit.params.index], rtol=1e-7)
-    np.testing.assert_allclose(fit.bse, r_terms(ref["se_converged"])[fit.bse.index], rtol=1e-7)
-    np.testing.assert_allclose(fit.bse, r_terms(ref["se"])[fit.bse.index], rtol=1e-4)
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
-    assert fit.aic == pytest.approx(ref["aic"], abs=1e-6)
-    assert fit.nobs == ref["nobs"] and fit.notes == ()
-    # z and p follow from the estimate and its standard error.
-    row = fit.coefficients.loc["income"]
-    assert row["z_value"] == pytest.approx(row["estimate"] / row["std_error"])
-    assert fit.bic == pytest.approx(-2 * fit.loglik + np.log(fit.nobs) * 2)
-
-
 def test_fixed_effects_with_dummies_equal_glm_and_the_fast_fe_logit():
     """The chapter's get_dummies + statsmodels Logit, and fit_fe_logit, against glm."""
     ref = GLM["fixed"]
@@ -87,16 +73,6 @@ def test_fixed_effects_with_dummies_equal_glm_and_the_fast_fe_logit():
     fast = models.fit_fe_logit(votes(), "vote", "income", "state")
     assert fast.params["income"] == pytest.approx(fit.params["income"], rel=1e-7)
     np.testing.assert_allclose(fast.group_effects, fit.params.drop("income"), rtol=1e-6)
-
-
-def test_predict_is_the_inverse_logit_of_the_linear_predictor():
-    fit = logit.fit_logit(votes(), "vote", "income")
-    new = pd.DataFrame({"income": [-2.0, 0.0, 2.0]}, index=[7, 8, 9])
-    expected = 1 / (1 + np.exp(-(fit.params["Intercept"] + fit.params["income"] * new["income"])))
-    pd.testing.assert_series_equal(fit.predict(new), expected.rename("probability"))
-    no_constant = logit.fit_logit(votes(), "vote", "income", intercept=False)
-    assert list(no_constant.params.index) == ["income"]
-    assert no_constant.predict(new).iloc[1] == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------ no pooling vs glm
@@ -205,34 +181,6 @@ def test_separation_in_two_covariates():
 @pytest.fixture
 def tiny() -> pd.DataFrame:
     return pd.DataFrame({"x": [-2, -1, 0, 1, 2, 0], "y": [0, 1, 0, 1, 1, 0], "g": list("aaabbb")})
-
-
-@pytest.mark.parametrize(
-    ("change", "covariates", "kwargs", "message"),
-    [
-        (lambda d: d.assign(y=d["y"] * 2), "x", {}, "must be binary"),
-        (lambda d: d, "income", {}, "not found in the data"),
-        (lambda d: d.assign(x=d["x"].where(d.index > 0)), "x", {}, "missing values"),
-        (lambda d: d.assign(x=d["x"].astype(str)), "x", {}, "must be numeric"),
-        (lambda d: d.assign(y=1), "x", {}, "one outcome"),
-        (lambda d: d.assign(y=(d["x"] > 0).astype(int)), "x", {}, "complete separation"),
-        (lambda d: d.assign(x2=2 * d["x"]), ["x", "x2"], {}, "no variation"),
-        (lambda d: d.iloc[:2], "x", {}, "too few rows"),
-        (lambda d: d, [], {"intercept": False}, "at least one covariate"),
-        (lambda d: d, "x", {"intercept": "yes"}, "must be True or False"),
-        (lambda d: d.rename(columns={"x": "Intercept"}), "Intercept", {}, "rename the column"),
-    ],
-)
-def test_fit_logit_bad_input(tiny, change, covariates, kwargs, message):
-    with pytest.raises(MultilevelInputError, match=message):
-        logit.fit_logit(change(tiny), "y", covariates, **kwargs)
-
-
-def test_fit_logit_error_names_few_coefficients():
-    frame = poll()
-    dummies = pd.get_dummies(frame["state"], dtype=float)
-    with pytest.raises(MultilevelInputError, match=r"\.\.\. \(49 coefficients\)"):
-        logit.fit_logit(frame.join(dummies), "vote", ["income", *dummies.columns], intercept=False)
 
 
 def test_no_pooling_and_separation_bad_input(tiny):

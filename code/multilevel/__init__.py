@@ -1,14 +1,15 @@
 """Helper package for the course book *Multilevel Models in Python*.
 
-The front doors for mixed models are :func:`lmer`, :func:`glmer` and :func:`lrtest`
-(:mod:`multilevel.mixed`, built the way lme4 is). One module per concern:
+Mixed models have one front door each: :func:`lmer` (linear), :func:`glmer` (binomial
+and Poisson) and :func:`lrtest` (likelihood-ratio tests), built the way lme4 is
+(:mod:`multilevel.mixed`). The other modules:
 
 - :mod:`multilevel.simulate` -- seeded simulators for the book's examples;
-- :mod:`multilevel.models` -- fitting and summarising linear multilevel models;
-- :mod:`multilevel.glmm` -- maximum-likelihood logit models with random effects (like lme4's glmer);
-- :mod:`multilevel.logit` -- single-level logits: full pooling, no pooling, separation checks;
+- :mod:`multilevel.models` -- the intraclass correlation, Hausman's test, the fixed-effects logit;
+- :mod:`multilevel.logit` -- single-level logits: separation checks and no pooling;
 - :mod:`multilevel.plots` -- the book's figure style and shared figures;
-- :mod:`multilevel.data` -- loaders for the real data sets and the book's CSV files.
+- :mod:`multilevel.data` -- loaders for the real data sets and the book's CSV files;
+- :mod:`multilevel.book` -- gluing computed values into the text.
 """
 
 from multilevel._checks import MultilevelInputError

@@ -1,21 +1,19 @@
-"""Single-level logistic regressions: full pooling, no pooling and fixed effects.
+"""Single-level logits where statsmodels alone would mislead: separation and no pooling.
 
-The pooling chapters set the multilevel logit model (:mod:`multilevel.glmm`)
-beside ordinary logits: one for all rows (full pooling), one per group (no
-pooling), one with a dummy per group (fixed effects). They are statsmodels'
-``Logit``, wrapped so that data for which the maximum-likelihood estimate does
-not exist (a single outcome, separation) are recognised before fitting and
-reported, and so that statsmodels' warnings are caught and reported, not printed.
+The pooling chapters set the multilevel logit (:func:`multilevel.glmer`) beside ordinary
+logits, which come from statsmodels. statsmodels fits a separated data set anyway and
+returns the arbitrary numbers its optimiser stopped at, with a warning; the gap this
+module fills is to recognise, before fitting, data for which the maximum-likelihood
+estimate does not exist (:func:`find_separation`), and to fit one logit per group while
+reporting each group's status instead of its arbitrary numbers (:func:`fit_no_pooling`).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from multilevel._checks import (
     MultilevelInputError,
@@ -24,7 +22,7 @@ from multilevel._checks import (
     require_binary,
 )
 
-__all__ = ["NO_POOLING_STATUS", "LogitFit", "find_separation", "fit_logit", "fit_no_pooling"]
+__all__ = ["NO_POOLING_STATUS", "find_separation", "fit_no_pooling"]
 
 #: What each status of :func:`fit_no_pooling` means, in the order the checks run.
 NO_POOLING_STATUS: dict[str, str] = {
@@ -36,86 +34,6 @@ NO_POOLING_STATUS: dict[str, str] = {
     "quasi-complete separation": "a line splits the 0s from the 1s, with some rows on it",
     "not converged": "statsmodels' Newton iterations did not converge",
 }
-
-
-@dataclass(frozen=True)
-class LogitFit:
-    """A logistic regression fitted by maximum likelihood (see :func:`fit_logit`).
-
-    Attributes
-    ----------
-    coefficients
-        One row per coefficient: ``estimate``, ``std_error``, ``z_value``, ``p_value``.
-    vcov
-        Covariance matrix of the estimates (inverse observed information).
-    loglik
-        Maximised log-likelihood.
-    nobs
-        Rows fitted.
-    n_iter
-        Newton iterations statsmodels used.
-    notes
-        Warnings statsmodels raised during a fit that did converge (normally
-        none); they are kept here instead of being printed.
-
-    Examples
-    --------
-    >>> from multilevel.simulate import simulate_red_blue
-    >>> fit = fit_logit(simulate_red_blue(seed=1), "vote", "income")
-    >>> fit.coefficients.index.tolist(), fit.n_params
-    (['Intercept', 'income'], 2)
-    """
-
-    coefficients: pd.DataFrame
-    vcov: pd.DataFrame
-    loglik: float
-    nobs: int
-    n_iter: int
-    notes: tuple[str, ...] = ()
-
-    @property
-    def params(self) -> pd.Series:
-        """Estimated coefficients."""
-        return self.coefficients["estimate"]
-
-    @property
-    def bse(self) -> pd.Series:
-        """Standard errors of the coefficients."""
-        return self.coefficients["std_error"]
-
-    @property
-    def n_params(self) -> int:
-        """Number of estimated coefficients."""
-        return len(self.coefficients)
-
-    @property
-    def aic(self) -> float:
-        """Akaike's information criterion, ``-2 loglik + 2 n_params``."""
-        return -2.0 * self.loglik + 2.0 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        """Schwarz's criterion, ``-2 loglik + log(nobs) n_params``."""
-        return -2.0 * self.loglik + np.log(self.nobs) * self.n_params
-
-    def predict(self, data: pd.DataFrame) -> pd.Series:
-        """Predicted probabilities that the response is 1, for the rows of ``data``.
-
-        Examples
-        --------
-        >>> from multilevel.simulate import simulate_red_blue
-        >>> fit = fit_logit(simulate_red_blue(seed=1), "vote", "income")
-        >>> p = fit.predict(pd.DataFrame({"income": [-2, 2]}))
-        >>> bool(p.iloc[0] < p.iloc[1])
-        True
-        """
-        covariates = [name for name in self.params.index if name != "Intercept"]
-        frame = check_model_data(data, None, covariates)
-        x = frame[covariates].to_numpy(dtype=float)
-        if "Intercept" in self.params.index:
-            x = np.column_stack([np.ones(len(frame)), x])
-        return pd.Series(special.expit(x @ self.params.to_numpy()), index=data.index,
-                         name="probability")
 
 
 def _logit_design(
@@ -239,90 +157,6 @@ def find_separation(
     if len(y) == 0:
         raise MultilevelInputError("`data` has no rows.")
     return _separation(x, y)
-
-
-def fit_logit(
-    data: pd.DataFrame, response: str, covariates: str | list[str], intercept: bool = True
-) -> LogitFit:
-    """Logistic regression by maximum likelihood (statsmodels' ``Logit``), checked first.
-
-    The same fit as R's ``glm(response ~ covariates, family = binomial)``. Before
-    fitting, the data are checked for what makes the estimate not exist: a
-    single outcome, covariates that are constant or collinear, and separation
-    (:func:`find_separation`); each raises an error that names it. statsmodels'
-    warnings are caught: non-convergence raises an error, and any other warning
-    of a converged fit is kept in ``notes``.
-
-    Parameters
-    ----------
-    data
-        One row per observation.
-    response
-        Binary (0/1) outcome column.
-    covariates
-        Covariate column(s). For the fixed-effects model, add one 0/1 column per
-        group (:func:`multilevel.models.fe_dummies`) and set ``intercept=False``.
-    intercept
-        Include a constant, named ``Intercept``.
-
-    Returns
-    -------
-    LogitFit
-
-    Raises
-    ------
-    MultilevelInputError
-        For a missing column, missing or non-numeric values, a response that is
-        not 0/1, data for which the estimate does not exist, or a fit that does
-        not converge.
-
-    Examples
-    --------
-    >>> from multilevel.simulate import simulate_red_blue
-    >>> fit = fit_logit(simulate_red_blue(seed=1), "vote", "income")
-    >>> print(f"income slope {fit.params['income']:.3f} (SE {fit.bse['income']:.3f})")
-    income slope 0.142 (SE 0.011)
-    """
-    y, x, names = _logit_design(data, response, covariates, intercept)
-    status = _diagnose(x, y)
-    shown = names if len(names) <= 6 else [*names[:5], f"... ({len(names)} coefficients)"]
-    if status != "ok":
-        raise MultilevelInputError(
-            f"the logit of {response!r} on {shown} has no finite maximum-likelihood estimate: "
-            f"{status} ({NO_POOLING_STATUS[status]}). Drop or merge the offending rows or "
-            "groups, or use a model that pools information (a random-effects logit)."
-        )
-    result, messages = _statsmodels_logit(x, y)
-    if not result.mle_retvals["converged"]:
-        raise MultilevelInputError(
-            f"the logit of {response!r} on {shown} did not converge (statsmodels warned: "
-            f"{', '.join(messages) or 'nothing'}); check for near-separation."
-        )
-    return _logit_fit(result, names, len(y), messages)
-
-
-def _logit_fit(result: object, names: list[str], nobs: int, messages: list[str]) -> LogitFit:
-    estimate = np.asarray(result.params, dtype=float)
-    std_error = np.asarray(result.bse, dtype=float)
-    z_value = estimate / std_error
-    coefficients = pd.DataFrame(
-        {
-            "estimate": estimate,
-            "std_error": std_error,
-            "z_value": z_value,
-            "p_value": 2.0 * special.ndtr(-np.abs(z_value)),
-        },
-        index=pd.Index(names, name="term"),
-    )
-    vcov = np.asarray(result.cov_params(), dtype=float)
-    return LogitFit(
-        coefficients=coefficients,
-        vcov=pd.DataFrame(vcov, index=names, columns=names),
-        loglik=float(result.llf),
-        nobs=int(nobs),
-        n_iter=int(result.mle_retvals["iterations"]),
-        notes=tuple(messages),
-    )
 
 
 def fit_no_pooling(

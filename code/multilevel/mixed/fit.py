@@ -33,6 +33,12 @@ def _model_data(formula: str, data: object) -> ModelData:
                 "need at least two groups (lme4: 'grouping factors must have > 1 sampled level'). "
                 "Drop the term or use a factor with several groups."
             )
+    for what, values in (("response", model.y), ("fixed-effects columns", model.X),
+                         ("offset", model.offset)):
+        if not np.all(np.isfinite(values)):
+            raise MultilevelInputError(
+                f"the {what} hold infinite values; remove or recode them before fitting "
+                "(e.g. a log of zero).")
     names, X = model.x_names, model.X
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:

@@ -222,7 +222,7 @@ class MixedModelResult:
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``.
+        """Variances, SDs, covariances and correlations, as lme4's ``as.data.frame(VarCorr(m))``.
 
         ``var2`` is None on the rows of variances (``NA`` in R), as ``var1`` is on the residual's.
         """
@@ -309,7 +309,7 @@ class MixedModelResult:
 
     @property
     def deviance(self) -> float:
-        """-2 log-likelihood (for a REML fit: the REML criterion)."""
+        """-2 log-likelihood (for a REML fit, the REML criterion)."""
         return -2.0 * self.llf
 
     @property

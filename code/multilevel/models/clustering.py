@@ -1,18 +1,14 @@
-"""What grouping does to least squares: the intraclass correlation, the design
-effect, and least squares with naive or cluster-robust standard errors.
+"""What grouping does to least squares: the intraclass correlation and the design effect.
+
+(Least squares itself, with naive or cluster-robust standard errors, comes from
+statsmodels: ``smf.ols(...).fit(cov_type="cluster", cov_kwds={"groups": ...})``.)
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import statsmodels.api as sm
-from multilevel._checks import (
-    MultilevelInputError,
-    as_list,
-    check_model_data,
-)
-from statsmodels.regression.linear_model import RegressionResultsWrapper
+
+from multilevel._checks import MultilevelInputError
 
 
 def icc(sigma_group: float, sigma_residual: float) -> float:
@@ -52,38 +48,3 @@ def design_effect(group_size: float, icc_value: float) -> float:
     if not 0 <= icc_value <= 1:
         raise MultilevelInputError(f"`icc_value` must lie in [0, 1], got {icc_value!r}.")
     return float(1 + (group_size - 1) * icc_value)
-
-
-def fit_ols(
-    data: pd.DataFrame,
-    response: str,
-    covariates: str | list[str],
-    cluster: str | None = None,
-) -> RegressionResultsWrapper:
-    """Least squares of ``response`` on ``covariates`` (plus an intercept).
-
-    Without ``cluster`` the standard errors assume independent, equal-variance
-    errors. With ``cluster`` they are cluster-robust (CR1, as Stata's
-    ``vce(cluster)`` and R's ``sandwich::vcovCL``): errors may be correlated in
-    any way within a cluster, and are independent across clusters.
-
-    Returns statsmodels' results object (``params``, ``bse``, ``conf_int()``, ...).
-
-    Examples
-    --------
-    >>> from multilevel.simulate import simulate_clustered
-    >>> df = simulate_clustered(seed=1)
-    >>> naive = fit_ols(df, "y", "x")
-    >>> robust = fit_ols(df, "y", "x", cluster="group")
-    >>> bool(robust.bse["x"] > naive.bse["x"])
-    True
-    """
-    covariates = as_list(covariates)
-    frame = check_model_data(data, response, covariates, cluster,
-                             min_groups=2 if cluster else 1)
-    exog = pd.DataFrame({"Intercept": 1.0, **{c: frame[c] for c in covariates}})
-    model = sm.OLS(frame[response], exog)
-    if cluster is None:
-        return model.fit()
-    codes = pd.factorize(frame[cluster])[0]
-    return model.fit(cov_type="cluster", cov_kwds={"groups": codes})

@@ -11,9 +11,6 @@ they do not do, and each function's docstring says which gap it fills:
   covariance difference handled in its eigenvectors;
 - :func:`quasi_demeaning_theta`: the random-effects quasi-demeaning weight from any
   variance estimates (e.g. lmer's REML ones) and any group sizes.
-
-The older helpers below them (``fe_dummies``, ``fit_fixed_effects``, ``fit_between``,
-``add_group_means``, ``wald_test``) are kept only until no chapter calls them (issue 9).
 """
 
 from __future__ import annotations
@@ -25,11 +22,8 @@ import pandas as pd
 from multilevel._checks import (
     MultilevelInputError,
     as_list,
-    check_model_data,
 )
-from multilevel.models.clustering import fit_ols
 from scipy import stats
-from statsmodels.regression.linear_model import RegressionResultsWrapper
 
 
 def quasi_demeaning_theta(
@@ -81,228 +75,6 @@ def quasi_demeaning_theta(
     return float(theta) if theta.ndim == 0 else theta
 
 
-def fe_dummies(groups: pd.Series | np.ndarray | list, prefix: str = "") -> pd.DataFrame:
-    """One 0/1 column per group, in sorted label order, like R's ``simcf::makeFEdummies``.
-
-    Used with no intercept, these columns give every group its own intercept.
-    Columns are named ``prefix + label`` and appear in the sorted order of the
-    labels, so column ``k`` always belongs to the ``k``-th group.
-
-    Examples
-    --------
-    >>> fe_dummies(["b", "a", "b"]).to_numpy().tolist()
-    [[0, 1], [1, 0], [0, 1]]
-    """
-    labels = pd.Series(np.asarray(groups))
-    if labels.isna().any():
-        raise MultilevelInputError("group labels contain missing values; drop those rows first.")
-    levels = np.sort(labels.unique())
-    codes = pd.Categorical(labels, categories=levels).codes
-    matrix = (codes[:, None] == np.arange(len(levels))[None, :]).astype(int)
-    return pd.DataFrame(matrix, columns=[f"{prefix}{level}" for level in levels])
-
-
-@dataclass(frozen=True)
-class FixedEffectsFit:
-    """Result of :func:`fit_fixed_effects`.
-
-    Attributes
-    ----------
-    params, bse
-        Slopes of the covariates and their standard errors (classical, with the
-        degrees of freedom used up by the group intercepts subtracted).
-    cov_params
-        Covariance matrix of the slopes.
-    group_effects
-        Each group's intercept, ``mean(y) - mean(x)' beta`` within the group.
-    sigma
-        Residual standard deviation.
-    df_resid
-        ``n - k - G``: observations minus slopes minus group intercepts.
-    """
-
-    params: pd.Series
-    bse: pd.Series
-    cov_params: pd.DataFrame
-    group_effects: pd.Series
-    sigma: float
-    df_resid: int
-    nobs: int
-    n_groups: int
-    method: str
-
-
-def _constant_within_groups(frame: pd.DataFrame, column: str, group: str) -> bool:
-    bounds = frame.groupby(group, observed=True)[column].agg(["min", "max"])
-    spread = bounds["max"] - bounds["min"]
-    scale = max(float(frame[column].abs().max()), 1.0)
-    return bool((spread <= 1e-12 * scale).all())
-
-
-def fit_fixed_effects(
-    data: pd.DataFrame,
-    response: str,
-    covariates: str | list[str],
-    group: str,
-    method: str = "within",
-) -> FixedEffectsFit:
-    """Least squares with one intercept per group (fixed effects).
-
-    ``method="within"`` subtracts each group's means from the response and the
-    covariates and regresses the deviations (the *within* estimator);
-    ``method="dummies"`` regresses on the covariates and one dummy per group with
-    no overall intercept. Both give the same slopes and standard errors; the
-    within form never builds the n-by-G dummy matrix, so it stays fast with
-    thousands of groups.
-
-    A covariate that is constant within every group is perfectly collinear with
-    the group dummies, and its effect cannot be estimated: this function raises
-    an error naming it rather than dropping it silently.
-
-    Examples
-    --------
-    >>> from multilevel.simulate import simulate_kansas
-    >>> fit = fit_fixed_effects(simulate_kansas(seed=1), "rep_share", "income", "state")
-    >>> bool(fit.params["income"] > 0)
-    True
-    """
-    covariates = as_list(covariates)
-    if not covariates:
-        raise MultilevelInputError("name at least one covariate; the group intercepts are added.")
-    if method not in ("within", "dummies"):
-        raise MultilevelInputError(f"`method` must be 'within' or 'dummies', got {method!r}.")
-    frame = check_model_data(data, response, covariates, group, min_groups=2)
-    for column in covariates:
-        if _constant_within_groups(frame, column, group):
-            raise MultilevelInputError(
-                f"covariate {column!r} does not vary within any {group!r}: it is perfectly "
-                "collinear with the group fixed effects, so its effect cannot be estimated. "
-                f"Drop {column!r}, or model it as a group-level predictor in a random-effects model."
-            )
-    y = frame[response].to_numpy(float)
-    X = frame[covariates].to_numpy(float)
-    codes, labels = pd.factorize(frame[group], sort=True)
-    n, k, n_groups = len(y), len(covariates), len(labels)
-    if n - k - n_groups <= 0:
-        raise MultilevelInputError(
-            f"{n} observations cannot identify {k} slopes and {n_groups} group intercepts."
-        )
-    if method == "within":
-        counts = np.bincount(codes, minlength=n_groups)
-        y_means = np.bincount(codes, weights=y, minlength=n_groups) / counts
-        x_means = np.column_stack(
-            [np.bincount(codes, weights=X[:, j], minlength=n_groups) / counts for j in range(k)]
-        )
-        design, target = X - x_means[codes], y - y_means[codes]
-    else:
-        design = np.column_stack([X, fe_dummies(frame[group]).to_numpy(float)])
-        target = y
-    if np.linalg.matrix_rank(design) < design.shape[1]:
-        raise MultilevelInputError(
-            f"the covariates {covariates} are collinear once group intercepts are included; "
-            "drop one of them."
-        )
-    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
-    resid = target - design @ coef
-    df_resid = n - k - n_groups
-    sigma2 = float(resid @ resid / df_resid)
-    cov = sigma2 * np.linalg.inv(design.T @ design)[:k, :k]
-    slopes = coef[:k]
-    intercepts = (
-        y_means - x_means @ slopes if method == "within" else coef[k:]
-    )
-    return FixedEffectsFit(
-        params=pd.Series(slopes, index=covariates),
-        bse=pd.Series(np.sqrt(np.diag(cov)), index=covariates),
-        cov_params=pd.DataFrame(cov, index=covariates, columns=covariates),
-        group_effects=pd.Series(intercepts, index=pd.Index(labels, name=group)),
-        sigma=float(np.sqrt(sigma2)),
-        df_resid=df_resid,
-        nobs=n,
-        n_groups=n_groups,
-        method=method,
-    )
-
-
-def fit_between(
-    data: pd.DataFrame,
-    response: str,
-    covariates: str | list[str],
-    group: str,
-) -> RegressionResultsWrapper:
-    """The between estimator: least squares on the group means, one row per group.
-
-    It uses only the differences *between* groups (the mirror image of the
-    within, fixed-effects estimator) and is unweighted, as
-    ``linearmodels.panel.BetweenOLS`` is by default. Returns statsmodels' results.
-
-    Examples
-    --------
-    >>> from multilevel.simulate import simulate_students
-    >>> fit = fit_between(simulate_students(correlated=True, seed=1), "score", "hours", "student")
-    >>> int(fit.nobs)
-    100
-    """
-    covariates = as_list(covariates)
-    if not covariates:
-        raise MultilevelInputError("name at least one covariate; an intercept is added.")
-    frame = check_model_data(data, response, covariates, group, min_groups=2)
-    means = frame.groupby(group, observed=True)[[response] + covariates].mean()
-    if len(means) <= len(covariates) + 1:
-        raise MultilevelInputError(
-            f"{len(means)} groups cannot identify an intercept and {len(covariates)} slopes "
-            "from group means; the between estimator needs more groups than coefficients."
-        )
-    design = np.column_stack([np.ones(len(means)), means[covariates].to_numpy(float)])
-    if np.linalg.matrix_rank(design) < design.shape[1]:
-        raise MultilevelInputError(
-            f"the group means of {covariates} are collinear with each other or constant across "
-            "groups; the between estimator cannot separate them. Drop one of them."
-        )
-    return fit_ols(means, response, covariates)
-
-
-def add_group_means(
-    data: pd.DataFrame,
-    columns: str | list[str],
-    group: str,
-    suffix: str = "_mean",
-) -> pd.DataFrame:
-    """Return a copy of ``data`` with each group's mean of ``columns`` added (Mundlak's device).
-
-    Each new column ``<column><suffix>`` holds, on every row, the mean of
-    ``column`` over the rows of the same group. Added as covariates to a
-    random-effects model, these means absorb the part of the group effect that
-    is correlated with the covariates (Mundlak 1978): in a balanced panel the
-    coefficients on the original columns then equal the fixed-effects estimates,
-    and a test that the coefficients on the means are zero is a version of the
-    Hausman test (see :func:`wald_test`).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> df = pd.DataFrame({"g": [1, 1, 2, 2], "x": [1.0, 3.0, 5.0, 9.0]})
-    >>> add_group_means(df, "x", "g")["x_mean"].tolist()
-    [2.0, 2.0, 7.0, 7.0]
-    """
-    columns = as_list(columns)
-    if not columns:
-        raise MultilevelInputError("name at least one column to average within groups.")
-    frame = check_model_data(data, None, columns, group, min_groups=1)
-    new = [f"{c}{suffix}" for c in columns]
-    clash = [n for n in new if n in data.columns]
-    if clash:
-        raise MultilevelInputError(
-            f"column(s) {clash} already exist in the data; pass another `suffix` "
-            "or drop them first."
-        )
-    out = data.copy()
-    means = frame.groupby(group, observed=True)[columns].transform("mean")
-    for column, name in zip(columns, new):
-        out[name] = means[column].to_numpy()
-    return out
-
-
 _INTERCEPT_NAMES = ("Intercept", "const", "(Intercept)")
 # Relative size below which an eigenvalue of V_FE - V_RE counts as not positive.
 _EIGENVALUE_TOL = 1e-8
@@ -312,14 +84,8 @@ def _coefficients_and_covariance(fit: object, name: str) -> tuple[pd.Series, pd.
     """Named coefficients and their covariance matrix from a fit, by duck typing.
 
     ``.params`` must be a named Series; the covariance is ``.cov`` (linearmodels) or
-    ``.cov_params()`` (statsmodels, ``multilevel.MixedModelResult``), or a
-    ``.cov_params`` DataFrame attribute (the package's older fit classes).
+    ``.cov_params()`` (statsmodels, ``multilevel.MixedModelResult``).
     """
-    if type(fit).__name__ == "MixedFit":  # TRANSITIONAL: goes with models/mixedlm.py (issue 9)
-        from multilevel.models.mixedlm import _gls_fixed_cov
-
-        index = fit.params.index
-        return fit.params, pd.DataFrame(_gls_fixed_cov(fit.result), index=index, columns=index)
     params = getattr(fit, "params", None)
     cov = getattr(fit, "cov", None)  # linearmodels results
     if not isinstance(cov, pd.DataFrame):
@@ -336,8 +102,6 @@ def _coefficients_and_covariance(fit: object, name: str) -> tuple[pd.Series, pd.
 
 
 def _nobs(fit: object) -> int | None:
-    if type(fit).__name__ == "MixedFit":  # TRANSITIONAL: goes with models/mixedlm.py
-        return int(fit.result.nobs)
     value = getattr(fit, "nobs", None)
     try:
         return int(value) if value is not None and np.isfinite(value) else None
@@ -516,42 +280,4 @@ def hausman_test(
         comparison=comparison,
         eigenvalues=eigenvalues,
         positive_definite=bool(df == len(names)),
-    )
-
-
-def wald_test(fit: object, terms: str | list[str]) -> pd.Series:
-    """Wald test that the coefficients ``terms`` are all zero: ``b' V^-1 b`` against chi-squared.
-
-    With the group means of :func:`add_group_means` as ``terms`` in a
-    random-effects fit, this is the Mundlak (regression) form of the Hausman test.
-    Accepts the same fits as :func:`hausman_test`.
-
-    Returns
-    -------
-    pandas.Series
-        ``statistic``, ``df`` and ``p_value``.
-
-    Examples
-    --------
-    >>> from multilevel.models import fit_random_intercept
-    >>> from multilevel.simulate import simulate_students
-    >>> df = add_group_means(simulate_students(correlated=True, seed=1), "hours", "student")
-    >>> fit = fit_random_intercept(df, "score", ["hours", "hours_mean"], "student")
-    >>> bool(wald_test(fit, "hours_mean")["p_value"] < 0.001)
-    True
-    """
-    terms = as_list(terms)
-    if not terms:
-        raise MultilevelInputError("name at least one coefficient to test.")
-    params, cov = _coefficients_and_covariance(fit, "fit")
-    missing = [t for t in terms if t not in params.index]
-    if missing:
-        raise MultilevelInputError(
-            f"term(s) {missing} are not coefficients of the fit; it has {list(params.index)}."
-        )
-    b = params[terms].to_numpy(float)
-    statistic = float(b @ np.linalg.solve(cov.loc[terms, terms].to_numpy(float), b))
-    return pd.Series(
-        {"statistic": statistic, "df": len(terms),
-         "p_value": float(stats.chi2.sf(statistic, len(terms)))}
     )
