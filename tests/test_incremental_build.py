@@ -1,10 +1,13 @@
-"""Incremental builds (no --all) keep citation anchors right: scripts/incremental_refs.py.
+"""Incremental builds (no --all) keep citations and cross-references right.
 
 A three-page book with a bibliography is built, then edited the ways that once
 left a stale ``references.html#idN`` link (a page cites a new work; the .bib file
-gains an entry that shifts every anchor), and built again incrementally. After
-each build every link to the references page must land on an anchor that is
-there, and the references page must list exactly the cited works.
+gains an entry that shifts every anchor; a page drops a citation) or a stale
+cross-reference text (a section title changes), and built again incrementally, as
+``make book`` builds. After each build every link to the references page must land
+on an anchor that is there, the references page must list exactly the cited
+works, and a ``{ref}`` must show the section's current title
+(scripts/incremental_refs.py).
 
 The same edits are also built without the extension, to show the gap in Sphinx
 and sphinxcontrib-bibtex that it fills: the day they are built right without it,
@@ -39,8 +42,8 @@ bibtex_default_style = "plain"
 """
 PAGES = {
     "index.md": "# Book\n\n```{toctree}\none\ntwo\nreferences\n```\n",
-    "one.md": "# One\n\nAs {cite:t}`alpha2001` showed.\n",
-    "two.md": "# Two\n\nNo citation yet.\n",
+    "one.md": "# One\n\nAs {cite:t}`alpha2001` showed.\n\n(sec-one)=\n## Details\n\nText.\n",
+    "two.md": "# Two\n\nNo citation yet. See {ref}`sec-one`.\n",
     "references.md": "# References\n\n```{bibliography}\n```\n",
 }
 HREF = re.compile(r'href="references\.html#([^"]+)"')
@@ -81,6 +84,9 @@ def stale_links(path: Path) -> list[str]:
     names = {"alpha2001": "Alpha", "beta2002": "Beta", "gamma2003": "Gamma"}
     if listed != {names[key] for key in cited}:
         problems.append(f"references page lists {sorted(listed)}, cited: {sorted(cited)}")
+    title = re.search(r"\(sec-one\)=\n## (\w+)", (path / "one.md").read_text()).group(1)
+    if f">{title}<" not in (html / "two.html").read_text():
+        problems.append(f"two.html does not show the section title {title!r}")
     return problems
 
 
@@ -88,14 +94,18 @@ def edits(path: Path):
     """The edits that once left stale anchors, each followed by an incremental build."""
     # Each with the pages that must be re-written, and the one citing page that must not.
     two = path / "two.md"
-    two.write_text("# Two\n\nAs {cite:t}`beta2002` and {cite:t}`alpha2001` showed.\n")
+    two.write_text("# Two\n\nAs {cite:t}`beta2002` and {cite:t}`alpha2001` showed. "
+                   "See {ref}`sec-one`.\n")
     yield "a page cites a new work", {"references", "two"}, {"one"}
     bib = path / "references.bib"
     bib.write_text("@book{aaa1999, author = {Aaa, Al}, title = {Zeroth}, year = {1999}, "
                    "publisher = {P}}\n" + BIB)
     yield "the .bib file gains an entry that shifts the anchors", {"references", "one", "two"}, set()
-    two.write_text("# Two\n\nNo citation any more.\n")
+    two.write_text("# Two\n\nNo citation any more. See {ref}`sec-one`.\n")
     yield "a page drops its citations", {"references", "two"}, {"one"}
+    one = path / "one.md"
+    one.write_text(one.read_text().replace("## Details", "## Particulars"))
+    yield "a section referred to from another page is renamed", {"one", "two"}, set()
 
 
 def test_incremental_builds_keep_citation_anchors(tmp_path):
