@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 SNAPSHOT = "_incremental_refs_before"
 # docname -> the reference targets on that page (lower case), kept in the pickled env.
 XREFS = "incremental_refs_xrefs"
+# The documents read in this build (they are written anyway).
+READ = "_incremental_refs_read"
 
 
 def citation_fingerprints(env) -> dict[str, tuple]:
@@ -52,7 +54,7 @@ def citation_fingerprints(env) -> dict[str, tuple]:
             citation.bibliography_key.docname,
             citation.citation_id,
             entry.label,
-            entry.text.render_as("text"),
+            str(entry.text),
             repr(sorted(citation.entry.fields.items())),
             repr({role: [str(p) for p in people]
                   for role, people in citation.entry.persons.items()}),
@@ -81,6 +83,10 @@ def target_fingerprints(env) -> dict[str, set]:
     for label, (docname, number) in env.get_domain("math").equations.items():
         add(label, "math", "eq", docname, number)
     return prints
+
+
+def note_read(app: Sphinx, env, docnames: list[str]) -> None:
+    setattr(app, READ, set(docnames))
 
 
 def snapshot(app: Sphinx, env, added, changed, removed) -> list[str]:
@@ -134,7 +140,7 @@ def pages_to_rewrite(app: Sphinx, env) -> list[str]:
     if changed_targets:
         pages |= {docname for docname, refs in xrefs(env).items()
                   if refs & changed_targets}
-    pages &= env.found_docs
+    pages = (pages & env.found_docs) - getattr(app, READ, set())
     if pages:
         logger.info(f"incremental_refs: {len(changed_keys)} citations and "
                     f"{len(changed_targets)} reference targets changed; "
@@ -145,6 +151,7 @@ def pages_to_rewrite(app: Sphinx, env) -> list[str]:
 def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinxcontrib.bibtex")
     app.connect("env-get-outdated", snapshot)
+    app.connect("env-before-read-docs", note_read, priority=900)
     app.connect("doctree-read", collect_xrefs)
     app.connect("env-purge-doc", purge)
     app.connect("env-merge-info", merge)
