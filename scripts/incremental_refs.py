@@ -25,7 +25,9 @@ objects, equations, documents: -> page, anchor, title, figure number) before
 reading and again after sphinxcontrib-bibtex and Sphinx's toctree collector have
 recomputed them, and gives Sphinx, to be re-written (not re-read): every page with
 a ``{bibliography}`` when any citation changed, and every page that refers to a
-target whose fingerprint changed. A build that read nothing re-writes nothing.
+target whose fingerprint changed (with author-year citations, a shifted "[12]"
+label of the bibliography does not count: those pages do not show it). A build
+that read nothing re-writes nothing.
 """
 
 from __future__ import annotations
@@ -41,25 +43,35 @@ logger = logging.getLogger(__name__)
 SNAPSHOT = "_incremental_refs_before"
 # docname -> the reference targets on that page (lower case), kept in the pickled env.
 XREFS = "incremental_refs_xrefs"
+# Marks a page that uses {cite:label} or {cite:labelpar} (among its reference targets).
+LABEL_ROLES = "\x00cite-label-roles"
 # The documents read in this build (they are written anyway).
 READ = "_incremental_refs_read"
 
 
 def citation_fingerprints(env) -> dict[str, tuple]:
-    """Per cited key: everything of it that another page's output shows or links to."""
+    """Per cited key: its bibliography page, anchor, label and entry."""
     prints = {}
     for citation in env.get_domain("cite").citations:
         entry = citation.formatted_entry
         prints[citation.key] = (
             citation.bibliography_key.docname,
             citation.citation_id,
-            entry.label,
             str(entry.text),
             repr(sorted(citation.entry.fields.items())),
             repr({role: [str(p) for p in people]
                   for role, people in citation.entry.persons.items()}),
+            entry.label,  # last: a citing page that shows no label ignores it
         )
     return prints
+
+
+def shows_labels(env, docname: str) -> bool:
+    """Whether a page's citations show the bibliography's labels ("[12]"), which shift
+    whenever a work earlier in the list is added; author-year citations do not, unless
+    the page uses a label role."""
+    style = str(env.config.bibtex_reference_style)
+    return "author_year" not in style or LABEL_ROLES in xrefs(env).get(docname, set())
 
 
 def target_fingerprints(env) -> dict[str, set]:
@@ -108,6 +120,8 @@ def collect_xrefs(app: Sphinx, doctree) -> None:
             target = target[1:] if target.startswith("/") else posixpath.normpath(
                 posixpath.join(posixpath.dirname(docname), target))
         targets.add(target)
+        if node.get("refdomain") == "cite" and node.get("reftype") in ("label", "labelpar"):
+            targets.add(LABEL_ROLES)
     xrefs(app.env)[docname] = targets
 
 
@@ -130,12 +144,16 @@ def pages_to_rewrite(app: Sphinx, env) -> list[str]:
         return []
     citations, targets = saved
     pages = set()
-    changed_keys = changed(citations, citation_fingerprints(env))
+    now = citation_fingerprints(env)
+    changed_keys = changed(citations, now)
     if changed_keys:
         domain = env.get_domain("cite")
         pages |= {key.docname for key in domain.bibliographies}
+        unlabelled = changed({k: v[:-1] for k, v in citations.items()},
+                             {k: v[:-1] for k, v in now.items()})
         pages |= {ref.docname for ref in domain.citation_refs
-                  if any(target.key in changed_keys for target in ref.targets)}
+                  if any(target.key in (changed_keys if shows_labels(env, ref.docname)
+                                        else unlabelled) for target in ref.targets)}
     changed_targets = changed(targets, target_fingerprints(env))
     if changed_targets:
         pages |= {docname for docname, refs in xrefs(env).items()
