@@ -160,6 +160,11 @@ def main() -> int:
         report("clean", clean, executed)
         if sorted(executed) != sorted(chapters):
             failures.append(f"the clean build executed {executed}, not every chapter")
+        # Every chapter must come from scripts/execute_chapters.py's parallel run: myst-nb
+        # executing one itself means that their cache keys differ.
+        log = (source / "_build" / "bench-clean.log").read_text()
+        if "Executing notebook" in log or log.count("Using cached notebook") != len(chapters):
+            failures.append("jupyter-book did not find every pre-executed chapter in the cache")
         per_chapter = cache_records(source)
 
         unchanged, executed = build(source, "no change")
