@@ -79,7 +79,8 @@ def stale_links(path: Path) -> list[str]:
     anchors = set(ID.findall((html / "references.html").read_text()))
     problems = [f"{page.name}: #{target}" for page in sorted(html.glob("*.html"))
                 for target in HREF.findall(page.read_text()) if target not in anchors]
-    cited = {key for page in path.glob("*.md") for key in re.findall(r"`(\w+\d{4})`", page.read_text())}
+    cited = {key for page in path.glob("*.md")
+             for key in re.findall(r"`(\w+\d{4})`", page.read_text())}
     listed = set(re.findall(r"(Aaa|Alpha|Beta|Gamma)", (html / "references.html").read_text()))
     names = {"aaa1999": "Aaa", "alpha2001": "Alpha", "beta2002": "Beta", "gamma2003": "Gamma"}
     if listed != {names[key] for key in cited}:
@@ -100,7 +101,8 @@ def edits(path: Path):
     bib = path / "references.bib"
     bib.write_text("@book{aaa1999, author = {Aaa, Al}, title = {Zeroth}, year = {1999}, "
                    "publisher = {P}}\n" + BIB)
-    yield "the .bib file gains an entry that shifts the anchors", {"references", "one", "two"}, set()
+    yield ("the .bib file gains an entry that shifts the anchors",
+           {"references", "one", "two"}, set())
     two.write_text("# Two\n\nNo citation any more. See {ref}`sec-one`.\n")
     yield "a page drops its citations", {"references", "two"}, {"one"}
     one = path / "one.md"
