@@ -12,6 +12,10 @@ JB_FLAGS := -W -n --keep-going
 # The chapters are executed (two at a time) before the build only when a page, the table of
 # contents or the cache guard's inputs changed since the last time, or the cache is gone.
 EXECUTED := _build/.chapters-executed
+# A failed build forgets Sphinx's environment: the next build then re-reads every page and
+# reports every warning again (an incremental build reports those of changed pages only,
+# and would pass after a failure with nothing changed).
+SPHINX_ENV := _build/.doctrees/environment.pickle
 # Single-threaded BLAS keeps timings steady and lets chapters run side by side.
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
@@ -39,7 +43,7 @@ $(STAMP):
 book: $(STAMP)
 	@$(BIN)/python scripts/cache_guard.py _build
 	@$(MAKE) --no-print-directory $(EXECUTED)
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/jupyter-book build . $(JB_FLAGS) || { rm -f $(SPHINX_ENV); exit 1; }
 
 # Evaluated after cache_guard.py has rewritten _build/.inputs-fingerprint (if inputs changed).
 $(EXECUTED): _toc.yml $(wildcard chapters/*.md) _build/.inputs-fingerprint \
