@@ -14,7 +14,10 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: all book test env chapter bench fixtures data lock clean
+.PHONY: all book test env chapter bench fixtures data lock clean suitesparse
+# scikit-sparse (CHOLMOD, for crossed and nested random effects) has no wheel on PyPI and
+# is built against Debian's SuiteSparse headers, which `make env` installs when missing.
+CHOLMOD_H := /usr/include/suitesparse/cholmod.h
 
 all: book
 
@@ -22,6 +25,7 @@ env: $(STAMP)
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.11")'
+	@test -f $(CHOLMOD_H) || $(MAKE) --no-print-directory suitesparse
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.2"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
@@ -36,6 +40,11 @@ book: $(STAMP)
 
 test: book
 	$(BIN)/python -m pytest -n 2
+
+suitesparse:
+	@echo "Installing Debian's libsuitesparse-dev (CHOLMOD headers for scikit-sparse)"
+	@sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq libsuitesparse-dev
 
 # Execute one chapter on its own, e.g. `make chapter CH=structures`; the executed
 # notebook lands in _build/chapters/ (open it in Jupyter to look around).

@@ -1,6 +1,7 @@
 """Helper package for the course book *Multilevel Models in Python*.
 
-One module per concern:
+The front doors for mixed models are :func:`lmer`, :func:`glmer` and :func:`lrtest`
+(:mod:`multilevel.mixed`, built the way lme4 is). One module per concern:
 
 - :mod:`multilevel.simulate` -- seeded simulators for the book's examples;
 - :mod:`multilevel.models` -- fitting and summarising linear multilevel models;
@@ -11,6 +12,8 @@ One module per concern:
 """
 
 from multilevel._checks import MultilevelInputError
+from multilevel.mixed import MixedModelResult, MixedModelWarning, glmer, lmer, lrtest
 
-__all__ = ["MultilevelInputError"]
+__all__ = ["MixedModelResult", "MixedModelWarning", "MultilevelInputError", "glmer", "lmer",
+           "lrtest"]
 __version__ = "0.1.0"

@@ -1,0 +1,201 @@
+"""Generalized linear mixed models: families, PIRLS, the Laplace and quadrature deviance.
+
+Rows with identical covariates, groups and offset are first collapsed into cells with
+summed responses and "trials" (the likelihood kernel is unchanged, so the log-likelihood
+is exactly that of the rows; the constant, the binomial coefficients or ``log y!``, is
+added back). For given ``(theta, beta)`` the conditional modes ``u`` come from penalised
+iteratively reweighted least squares (PIRLS), Newton steps on the penalised deviance
+with the :mod:`~multilevel.mixed.pls` system; the deviance is then lme4's Laplace
+approximation or, for one scalar random term, adaptive Gauss-Hermite quadrature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from numpy.polynomial.hermite_e import hermegauss
+from scipy import special
+
+from multilevel.mixed.pls import BlockSystem, penalized_system
+from multilevel.mixed.terms import ModelData
+
+__all__ = ["FAMILIES", "Family", "GlmmDeviance", "collapse_cells", "hessian"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A canonical-link exponential family: the kernel ``k eta - n b(eta)`` and its derivatives."""
+
+    name: str
+    link: str
+
+    def mean(self, eta: np.ndarray) -> np.ndarray:
+        return special.expit(eta) if self.name == "binomial" else np.exp(eta)
+
+    def cumulant(self, eta: np.ndarray) -> np.ndarray:
+        return np.logaddexp(0.0, eta) if self.name == "binomial" else np.exp(eta)
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        return mu * (1.0 - mu) if self.name == "binomial" else mu
+
+    def link_fun(self, mu: np.ndarray) -> np.ndarray:
+        return special.logit(mu) if self.name == "binomial" else np.log(mu)
+
+    def constant(self, successes: np.ndarray, trials: np.ndarray) -> float:
+        """The part of the log-likelihood that does not depend on the parameters."""
+        if self.name == "binomial":
+            return float(np.sum(special.gammaln(trials + 1) - special.gammaln(successes + 1)
+                                - special.gammaln(trials - successes + 1)))
+        return float(-np.sum(special.gammaln(successes + 1)))
+
+
+FAMILIES = {"binomial": Family("binomial", "logit"), "poisson": Family("poisson", "log")}
+
+
+def collapse_cells(data: ModelData) -> tuple[ModelData, np.ndarray]:
+    """Merge rows with the same X row, random-effects rows, groups and offset into cells.
+
+    Returns the collapsed data (``y`` the mean response per trial, ``trials`` summed) and,
+    for every original row, the index of its cell.
+    """
+    columns = [data.X, data.offset[:, None]]
+    for term in data.terms:
+        columns += [term.raw, term.codes[:, None].astype(float)]
+    key = np.zeros(len(data.y), dtype=np.int64)
+    for column in np.column_stack(columns).T:
+        codes, uniques = pd.factorize(column)
+        key = pd.factorize(key * len(uniques) + codes)[0]
+    n_cells = int(key.max()) + 1
+    first = np.unique(key, return_index=True)[1]
+    trials = np.bincount(key, weights=data.trials, minlength=n_cells)
+    successes = np.bincount(key, weights=data.y * data.trials, minlength=n_cells)
+    terms = [replace(t, codes=t.codes[first], raw=t.raw[first]) for t in data.terms]
+    cells = replace(data, X=data.X[first], y=successes / trials, trials=trials,
+                    offset=data.offset[first], terms=terms, index=pd.RangeIndex(n_cells))
+    return cells, key
+
+
+class GlmmDeviance:
+    """``(theta, beta) -> -2 log L`` by Laplace (``n_agq = 1``) or adaptive quadrature.
+
+    PIRLS warm-starts from the last conditional modes, so an optimiser's nearby
+    evaluations cost a few Newton steps each.
+    """
+
+    def __init__(self, data: ModelData, family: Family, n_agq: int, constant: float) -> None:
+        self.data, self.family, self.n_agq, self.constant = data, family, n_agq, constant
+        self.system = penalized_system(data)
+        self.successes = data.y * data.trials
+        self.n_theta, self.p = data.n_theta, data.X.shape[1]
+        self.u = np.zeros(data.q)
+        if n_agq > 1:
+            self.nodes, weights = hermegauss(n_agq)
+            self.log_weights = np.log(weights / np.sqrt(2.0 * np.pi))
+
+    def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return params[:self.n_theta], params[self.n_theta:]
+
+    def _kernel(self, eta: np.ndarray) -> np.ndarray:
+        return self.successes * eta - self.data.trials * self.family.cumulant(eta)
+
+    def modes(self, theta: np.ndarray, beta: np.ndarray) -> dict:
+        """PIRLS: the conditional modes at ``(theta, beta)`` and ``A`` factorised there."""
+        system, data, family = self.system, self.data, self.family
+        system.set_theta(theta)
+        fixed = data.offset + data.X @ beta
+        u = self.u.copy()
+
+        def penalised(u_: np.ndarray) -> tuple[float, np.ndarray]:
+            eta_ = fixed + system.z_times(system.lambda_times(u_))
+            return float(-2.0 * np.sum(self._kernel(eta_)) + u_ @ u_), eta_
+
+        current, eta = penalised(u)
+        if not np.isfinite(current):
+            u = np.zeros_like(u)
+            current, eta = penalised(u)
+        for _ in range(200):
+            mu = family.mean(eta)
+            weights = data.trials * family.variance(mu)
+            logdet = system.factor(system.ztwz(weights))
+            score = system.lambda_t_times(system.zt(self.successes - data.trials * mu)).ravel() - u
+            step = system.solve(score)
+            if np.max(np.abs(step)) < 1e-10:
+                break
+            for _ in range(60):
+                new_value, new_eta = penalised(u + step)
+                if new_value <= current + 1e-12 * abs(current):
+                    break
+                step = step / 2
+            else:
+                break
+            u, current, eta = u + step, new_value, new_eta
+        self.u = u
+        return {"u": u, "eta": eta, "penalised": current, "logdet": logdet, "weights": weights}
+
+    def __call__(self, params: np.ndarray) -> float:
+        theta, beta = self.split(params)
+        modes = self.modes(theta, beta)
+        if self.n_agq == 1:
+            value = modes["penalised"] + modes["logdet"]
+        else:
+            value = self._quadrature(theta, beta, modes)
+        return float(value - 2.0 * self.constant) if np.isfinite(value) else np.inf
+
+    def _quadrature(self, theta: np.ndarray, beta: np.ndarray, modes: dict) -> float:
+        """Adaptive Gauss-Hermite for one scalar term: nodes centred and scaled at each mode."""
+        system: BlockSystem = self.system
+        curvature = 1.0 / system.inverse_blocks()[0][:, 0, 0]
+        scale = 1.0 / np.sqrt(curvature)
+        u_nodes = modes["u"][:, None] + scale[:, None] * self.nodes[None, :]
+        t = theta[0]
+        eta = (self.data.offset + self.data.X @ beta)[:, None] + \
+            (system.raw[:, :1] * t) * u_nodes[system.codes]
+        loglik = self.successes[:, None] * eta - self.data.trials[:, None] * \
+            self.family.cumulant(eta)
+        per_level = np.stack([np.bincount(system.codes, weights=col, minlength=system.levels)
+                              for col in loglik.T], axis=1)
+        log_terms = self.log_weights + per_level - 0.5 * u_nodes**2 + 0.5 * self.nodes**2
+        return float(np.sum(-2.0 * special.logsumexp(log_terms, axis=1) + np.log(curvature)))
+
+    def glm_start(self) -> np.ndarray:
+        """Fixed effects of the GLM without random effects (Newton-Raphson), glmer's start."""
+        X, data, family = self.data.X, self.data, self.family
+        mu = (self.successes + 0.5) / (data.trials + 1.0) if family.name == "binomial" else \
+            (self.successes + 0.1) / data.trials
+        eta = family.link_fun(mu)
+        beta = np.linalg.lstsq(X, eta - data.offset, rcond=None)[0]
+        for _ in range(100):
+            eta = data.offset + X @ beta
+            mu = family.mean(eta)
+            weights = data.trials * family.variance(mu) + 1e-12
+            step = np.linalg.solve(X.T @ (weights[:, None] * X),
+                                   X.T @ (self.successes - data.trials * mu))
+            beta = beta + step
+            if np.max(np.abs(step)) < 1e-10:
+                break
+        return beta
+
+    def fixed_covariance_rx(self, params: np.ndarray) -> np.ndarray:
+        """Covariance of beta given theta: ``(X'WX - X'WZ Lambda A^-1 Lambda'Z'WX)^-1`` (lme4's RX)."""
+        theta, beta = self.split(params)
+        modes = self.modes(theta, beta)
+        weights, system, X = modes["weights"], self.system, self.data.X
+        lzwx = system.lambda_t_times(system.zt(weights[:, None] * X))
+        return np.linalg.inv(X.T @ (weights[:, None] * X) - lzwx.T @ system.solve(lzwx))
+
+
+def hessian(fun, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """Finite-difference Hessian with lme4's ``deriv12`` stencil (central, step 1e-4)."""
+    n, fx = x.size, fun(x)
+    shift = np.eye(n) * step
+    out = np.empty((n, n))
+    for j in range(n):  # n is the number of parameters (a handful), not of rows
+        out[j, j] = (fun(x + shift[j]) - 2.0 * fx + fun(x - shift[j])) / step**2
+        for i in range(j):
+            plus, minus = x + shift[i], x - shift[i]
+            out[i, j] = out[j, i] = (fun(plus + shift[j]) - fun(plus - shift[j])
+                                     - fun(minus + shift[j]) + fun(minus - shift[j])) / (4 * step**2)
+    fun(x)  # leave the conditional modes at x
+    return out
