@@ -2,7 +2,9 @@
 
 Call :func:`set_style` once at the top of a chapter. Every plotting function
 takes a DataFrame and column names, draws on ``ax`` (a new one if ``None``) and
-returns the :class:`matplotlib.axes.Axes`, in the manner of seaborn.
+returns the :class:`matplotlib.axes.Axes`, in the manner of seaborn; a figure of
+several panels (:func:`between_and_within`) takes ``axes`` and returns the
+:class:`matplotlib.figure.Figure`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from multilevel._checks import (
     MultilevelInputError,
@@ -813,3 +816,120 @@ def shrinkage(
     ax.set_xlabel(f"{size} (log scale)" if log_scale else size)
     ax.legend(loc="lower right", fontsize=9)
     return ax
+
+
+def between_and_within(
+    groups: pd.DataFrame,
+    curves: pd.DataFrame,
+    x: str,
+    observed: str,
+    fitted: str,
+    curve_x: str,
+    curve_y: str,
+    group: str,
+    highlight: list,
+    others_label: str = "other groups",
+    line_label: str = "least-squares line, groups",
+    axes: tuple[Axes, Axes] | None = None,
+) -> Figure:
+    """The red-state, blue-state paradox at two levels, after Gelman et al. (2007).
+
+    Left, the group level: each group's ``observed`` share against its ``x`` (e.g.
+    state average income), with the least-squares line through all groups. Right,
+    the individual level: the fitted curves of the ``highlight`` groups (the
+    probability ``curve_y`` against the individual-level ``curve_x``), and on the same
+    axes each group's ``fitted`` share placed at its ``x``, with its least-squares
+    line. The lines of the two panels can slope one way while the curves slope the
+    other. Highlighted groups keep one colour and marker in both panels and are
+    named on the left; the others are grey points labelled ``others_label``, and
+    the lines are labelled ``line_label`` in the legends.
+
+    Parameters
+    ----------
+    groups
+        One row per group, indexed by group label, with columns ``x``, ``observed``
+        and ``fitted``.
+    curves
+        Long format, one row per point of a highlighted group's curve: columns
+        ``group``, ``curve_x`` and ``curve_y`` (e.g. from ``fit.predict(grid,
+        type="response")``).
+    highlight
+        Groups to draw in colour; each needs a row in ``groups`` and a curve in ``curves``.
+    axes
+        Two Axes to draw on (default: a new figure of two panels).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure; its two Axes are ``fig.axes[:2]``, labelled with the column names
+        (set your own labels, with units, on them).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> groups = pd.DataFrame({"avg": [-0.3, 0.0, 0.3], "share": [0.6, 0.5, 0.4],
+    ...                        "fit": [0.58, 0.5, 0.42]}, index=["poor", "middle", "rich"])
+    >>> curves = pd.DataFrame({"state": ["poor", "poor", "rich", "rich"],
+    ...                        "income": [-2, 2, -2, 2], "p": [0.4, 0.8, 0.38, 0.45]})
+    >>> fig = between_and_within(groups, curves, "avg", "share", "fit", "income", "p", "state",
+    ...                          highlight=["poor", "rich"])
+    >>> left, right = fig.axes
+    >>> [t.get_text() for t in left.texts], len(right.lines)
+    (['poor', 'rich'], 5)
+    """
+    require_dataframe(groups, "groups")
+    require_dataframe(curves, "curves")
+    require_columns(groups, [x, observed, fitted])
+    require_complete(groups, [x, observed, fitted])
+    require_columns(curves, [group, curve_x, curve_y])
+    require_complete(curves, [group, curve_x, curve_y])
+    highlight = list(highlight)
+    missing = [label for label in highlight if label not in groups.index]
+    if missing:
+        raise MultilevelInputError(
+            f"cannot highlight {missing}: not in the index of `groups` "
+            f"({list(groups.index[:5])} ...)."
+        )
+    no_curve = [label for label in highlight if not (curves[group] == label).any()]
+    if no_curve:
+        raise MultilevelInputError(
+            f"`curves` has no rows for {no_curve} in column {group!r}; predict a curve for "
+            "every highlighted group."
+        )
+    if len(groups) < 2:
+        raise MultilevelInputError("`groups` needs two or more rows to draw a line through them.")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    elif len(axes) != 2 or not all(isinstance(a, Axes) for a in axes):
+        raise MultilevelInputError("`axes` must be two matplotlib Axes, or None.")
+    left, right = axes
+    fig = left.figure
+    others = groups.drop(index=highlight)
+    span = np.array([groups[x].min(), groups[x].max()])
+    for ax, column in ((left, observed), (right, fitted)):
+        ax.scatter(others[x], others[column], s=14, color="#777777", label=others_label, zorder=2)
+        slope, intercept = np.polyfit(groups[x].to_numpy(float), groups[column].to_numpy(float), 1)
+        ax.plot(span, intercept + slope * span, "--", color=REFERENCE_COLOR, linewidth=1.3,
+                label=line_label, zorder=2)
+    for k, label in enumerate(highlight):
+        row = groups.loc[label]
+        style = dict(color=PALETTE[k % len(PALETTE)], marker=MARKERS[(k + 1) % len(MARKERS)],
+                     markersize=9, markeredgecolor=REFERENCE_COLOR, linestyle="none", zorder=3)
+        left.plot(row[x], row[observed], **style, label=str(label))
+        left.annotate(str(label), (row[x], row[observed]), textcoords="offset points",
+                      xytext=(7, 5 if k % 2 == 0 else -14), fontsize=9, fontweight="bold")
+        curve = curves[curves[group] == label].sort_values(curve_x)
+        right.plot(curve[curve_x], curve[curve_y], color=PALETTE[k % len(PALETTE)],
+                   linestyle=_LINESTYLES[k % len(_LINESTYLES)], label=f"{label}, by {curve_x}",
+                   zorder=1)
+        right.plot(row[x], row[fitted], **style)
+    levels = np.sort(curves[curve_x].unique())
+    if len(levels) <= 12:
+        right.set_xticks(levels)
+    left.set_xlabel(x)
+    left.set_ylabel(observed)
+    right.set_xlabel(curve_x)
+    right.set_ylabel(curve_y)
+    left.legend(loc="lower left", fontsize=8)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2, fontsize=8)
+    return fig

@@ -19,6 +19,14 @@ EXPORTS = {
     "cces2016_vote_income": data.cces2016_vote_income,
     # A student variance near zero: optimisers started far away tend to stop on the boundary.
     "students_tiny_variance": lambda: simulate.simulate_students(sigma_aptitude=0.0, seed=3),
+    # lme4's and mlmRev's own data sets for the engine fixtures (lmer_engine.R, glmer_engine.R).
+    "sleepstudy": lambda: data._rdataset("lme4", "sleepstudy"),
+    "pastes": lambda: data._rdataset("lme4", "Pastes"),
+    "penicillin": lambda: data._rdataset("lme4", "Penicillin"),
+    "cbpp": lambda: data._rdataset("lme4", "cbpp"),
+    "insteval": lambda: data._rdataset("lme4", "InstEval")[["s", "d", "dept", "service", "y"]],
+    "mmmec": lambda: data._rdataset("mlmRev", "Mmmec"),
+    "grouseticks": lambda: data._rdataset("lme4", "grouseticks"),
 }
 
 if __name__ == "__main__":

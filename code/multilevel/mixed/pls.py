@@ -18,13 +18,15 @@ implementations of that one operation:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 from sksparse.cholmod import analyze
 
 from multilevel.mixed.terms import ModelData
 
-__all__ = ["BlockSystem", "SparseSystem", "penalized_system"]
+__all__ = ["BlockSystem", "BlockedSystem", "SparseSystem", "penalized_system"]
 
 
 def _batched_cholesky(blocks: np.ndarray) -> np.ndarray:
@@ -97,6 +99,14 @@ class BlockSystem:
         diag = np.diagonal(self._chol, axis1=1, axis2=2)
         return float(2.0 * np.sum(np.log(diag)))
 
+    def half_solve(self, rhs: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """``L^-1 rhs`` (or ``L^-T rhs``) with ``A = L L'`` factorised block by block."""
+        r = rhs.reshape(self.levels, self.p, -1)
+        if self.p == 1:
+            return (r / self._chol).reshape(rhs.shape)
+        chol = np.swapaxes(self._chol, 1, 2) if transpose else self._chol
+        return np.linalg.solve(chol, r).reshape(rhs.shape)
+
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """``A^-1 rhs`` for a (q,) or (q, k) array."""
         shape = rhs.shape
@@ -165,10 +175,13 @@ class SparseSystem:
     def factor(self, ztwz: sparse.csc_matrix) -> float:
         lam = self._lambda
         a = sparse.csc_matrix(lam.T @ ztwz @ lam + sparse.identity(self.q, format="csc"))
-        if self._factor is None:
-            # The pattern of A does not change with theta (only values), so CHOLMOD's
-            # fill-reducing analysis is done once; use the all-ones Lambda's pattern.
-            self._factor = analyze(a, mode="supernodal")
+        a.sort_indices()
+        # CHOLMOD's fill-reducing analysis depends only on the pattern of A, which stays the
+        # same from one theta to the next; scipy drops products that are exactly zero (a
+        # correlation of 0, a variance of 0), so a changed pattern is analysed afresh.
+        pattern = (a.indptr.tobytes(), a.indices.tobytes())
+        if self._factor is None or pattern != self._pattern:
+            self._factor, self._pattern = analyze(a, mode="supernodal"), pattern
         self._factor.cholesky_inplace(a)
         return float(self._factor.logdet())
 
@@ -190,6 +203,124 @@ class SparseSystem:
         return out
 
 
-def penalized_system(data: ModelData) -> BlockSystem | SparseSystem:
+class BlockedSystem:
+    """``A`` for several terms: the first (most levels) eliminated level by level, the rest dense.
+
+    The blocked Cholesky factorisation of MixedModels.jl: with the first term's levels
+    first, ``A = [[A11, A21'], [A21, A22]]`` where ``A11`` is block diagonal, so
+    ``L11`` comes level by level, ``M = A21 L11^-T`` stays as sparse as ``Z2'Z1``, and
+    only the Schur complement ``A22 - M M'`` (the other terms' levels, a few thousand at
+    most) needs a dense Cholesky factorisation, done by numpy's optimised LAPACK. For
+    InstEval (2,972 students, 1,128 lecturers, 14 departments) this is many times faster
+    than a general sparse factorisation.
+    """
+
+    MAX_DENSE = 3000  # the other terms' levels beyond which the sparse system is used
+
+    def __init__(self, data: ModelData) -> None:
+        self.data = data
+        first, rest = replace(data, terms=data.terms[:1]), replace(data, terms=data.terms[1:])
+        self.head = BlockSystem(first)
+        self.Z1, self.Z2 = first.z_matrix(), rest.z_matrix()
+        self.q1, self.q2, self.n_theta1 = first.q, rest.q, first.n_theta
+        self._lam2, self._lind2 = SparseSystem._lambda_template(rest)
+        self._scalar_rest = all(t.p == 1 for t in rest.terms)
+
+    def ztwz(self, weights: np.ndarray) -> tuple:
+        weighted = sparse.csc_matrix(self.Z2.multiply(weights[:, None]))
+        return (self.head.ztwz(weights), sparse.csr_matrix(weighted.T @ self.Z1),
+                np.asarray((weighted.T @ self.Z2).todense()))
+
+    def zt(self, values: np.ndarray) -> np.ndarray:
+        values = values.reshape(self.Z1.shape[0], -1)
+        return np.vstack([self.head.zt(values), self.Z2.T @ values])
+
+    def z_times(self, b: np.ndarray) -> np.ndarray:
+        return self.head.z_times(b[:self.q1]) + self.Z2 @ b[self.q1:]
+
+    def set_theta(self, theta: np.ndarray) -> None:
+        self.head.set_theta(theta[:self.n_theta1])
+        self._lam2.data = theta[self.n_theta1:][self._lind2]
+
+    def lambda_t_times(self, m: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.head.lambda_t_times(m[:self.q1]), self._lam2.T @ m[self.q1:]])
+
+    def lambda_times(self, u: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.head.lambda_times(u[:self.q1]), self._lam2 @ u[self.q1:]])
+
+    def factor(self, ztwz: tuple) -> float:
+        d, b, c = ztwz
+        head, lam2 = self.head, self._lam2
+        logdet = head.factor(d)
+        p, levels = head.p, head.levels
+        if p == 1 and self._scalar_rest:
+            # Scalar terms only: Lambda is diagonal, so every product is a scaling.
+            lam = lam2.diagonal()
+            a22 = c * np.outer(lam, lam)
+            a22[np.diag_indices_from(a22)] += 1.0
+            scale = head._t[0, 0] / head._chol[:, 0, 0]
+            rows, cols = self._b_pattern(b)
+            self._m = sparse.csr_matrix((b.data * lam[rows] * scale[cols], b.indices, b.indptr),
+                                        shape=b.shape)
+            return self._finish(logdet, a22)
+        a22 = np.asarray(lam2.T @ (lam2.T @ c).T).T + np.eye(self.q2)
+        # A21 L11^-T: scale B by Lambda1 on the right, then by each level's L11^-T.
+        right = np.linalg.inv(np.swapaxes(head._chol, 1, 2)) if p > 1 else 1.0 / head._chol
+        right = np.einsum("ab,gbc->gac", head._t, right)  # T1 L11j^-T, one block per level
+        rows = (np.arange(levels)[:, None, None] * p + np.arange(p)[None, :, None]).repeat(p, 2)
+        cols = (np.arange(levels)[:, None, None] * p + np.arange(p)[None, None, :]).repeat(p, 1)
+        blocks = sparse.csr_matrix((right.ravel(), (rows.ravel(), cols.ravel())),
+                                   shape=(self.q1, self.q1))
+        self._m = sparse.csr_matrix(lam2.T @ b @ blocks)
+        return self._finish(logdet, a22)
+
+    def _b_pattern(self, b: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.repeat(np.arange(b.shape[0]), np.diff(b.indptr))
+        return rows, b.indices
+
+    def _finish(self, logdet: float, a22: np.ndarray) -> float:
+        """Factorise the Schur complement ``A22 - M M'`` densely."""
+        schur = a22 - (self._m @ self._m.T).toarray()
+        try:
+            self._l22 = linalg.cholesky(schur, lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            return np.inf
+        return logdet + 2.0 * float(np.sum(np.log(np.diag(self._l22))))
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        shape = rhs.shape
+        r = rhs.reshape(self.q1 + self.q2, -1)
+        y1 = self.head.half_solve(r[:self.q1])
+        y2 = linalg.solve_triangular(self._l22, r[self.q1:] - self._m @ y1, lower=True,
+                                     check_finite=False)
+        x2 = linalg.solve_triangular(self._l22, y2, lower=True, trans="T", check_finite=False)
+        x1 = self.head.half_solve(y1 - self._m.T @ x2, transpose=True)
+        return np.vstack([x1, x2]).reshape(shape)
+
+    def inverse_blocks(self) -> list[np.ndarray]:
+        """Diagonal blocks of ``A^-1`` per term: (levels, p, p) arrays."""
+        head, p = self.head, self.head.p
+        l22_inv = linalg.solve_triangular(self._l22, np.eye(self.q2), lower=True,
+                                          check_finite=False)
+        v = l22_inv @ self._m  # (q2, q1); level j's columns enter its block
+        inner = np.einsum("kga,kgb->gab", v.reshape(self.q2, head.levels, p),
+                          v.reshape(self.q2, head.levels, p)) + np.eye(p)
+        l_inv = np.linalg.inv(head._chol) if p > 1 else 1.0 / head._chol
+        out = [np.einsum("gba,gbc,gcd->gad", l_inv, inner, l_inv)]
+        s_inv = l22_inv.T @ l22_inv
+        start = 0
+        for term in self.data.terms[1:]:
+            size = term.p * term.n_levels
+            block = s_inv[start:start + size, start:start + size]
+            out.append(np.stack([block[j * term.p:(j + 1) * term.p, j * term.p:(j + 1) * term.p]
+                                 for j in range(term.n_levels)]))
+            start += size
+        return out
+
+
+def penalized_system(data: ModelData) -> BlockSystem | BlockedSystem | SparseSystem:
     """The implementation of ``A`` that suits the model's random-effects terms."""
-    return BlockSystem(data) if len(data.terms) == 1 else SparseSystem(data)
+    if len(data.terms) == 1:
+        return BlockSystem(data)
+    rest = sum(t.p * t.n_levels for t in data.terms[1:])
+    return BlockedSystem(data) if rest <= BlockedSystem.MAX_DENSE else SparseSystem(data)

