@@ -5,10 +5,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
-# Strict: any warning, broken reference or failing cell fails the build. --all re-reads
-# every page (outputs still come from the execution cache): Sphinx's incremental reads
-# can leave citation and cross-reference anchors of unchanged pages stale.
-JB_FLAGS := -W -n --keep-going --all
+# Strict: any warning, broken reference or failing cell fails the build. The build is
+# incremental: Sphinx re-reads only changed pages, and scripts/incremental_refs.py has it
+# re-write the pages whose citations or cross-references those changes affect.
+JB_FLAGS := -W -n --keep-going
+# The chapters are executed (two at a time) before the build only when a page, the table of
+# contents or the cache guard's inputs changed since the last time, or the cache is gone.
+EXECUTED := _build/.chapters-executed
+# A failed build forgets Sphinx's environment: the next build then re-reads every page and
+# reports every warning again (an incremental build reports those of changed pages only,
+# and would pass after a failure with nothing changed).
+SPHINX_ENV := _build/.doctrees/environment.pickle
 # Single-threaded BLAS keeps timings steady and lets chapters run side by side.
 export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
@@ -34,9 +41,18 @@ $(STAMP):
 	touch $@
 
 book: $(STAMP)
-	$(BIN)/python scripts/cache_guard.py _build
+	@$(BIN)/python scripts/cache_guard.py _build
+	@$(MAKE) --no-print-directory $(EXECUTED)
+	$(BIN)/jupyter-book build . $(JB_FLAGS) || { rm -f $(SPHINX_ENV); exit 1; }
+
+# Evaluated after cache_guard.py has rewritten _build/.inputs-fingerprint (if inputs changed).
+$(EXECUTED): _toc.yml $(wildcard chapters/*.md) _build/.inputs-fingerprint \
+             $(if $(wildcard _build/.jupyter_cache/global.db),,FORCE)
 	$(BIN)/python scripts/execute_chapters.py _build
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@touch $@
+
+.PHONY: FORCE
+FORCE:
 
 test: book
 	$(BIN)/python -m pytest -n 2
@@ -57,11 +73,13 @@ chapter: $(STAMP)
 bench: $(STAMP)
 	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
-# List every external link of the built book and check each one (needs internet;
-# not part of the tests, which run offline). Prints the broken links and their pages.
+# Check every external link of the book with Sphinx's linkcheck builder (needs internet;
+# not part of the tests, which run offline). Broken links and their pages are printed and
+# written to _build/linkcheck/output.txt; the target fails if any link is broken. (As a
+# "custom" builder: jupyter-book's `--builder linkcheck` would write its report into _build/html.)
 .PHONY: external-links
 external-links: book
-	$(BIN)/python scripts/external_links.py --check _build/html
+	$(BIN)/jupyter-book build . --builder custom --custom-builder linkcheck
 
 # Regenerate the lme4 reference fixtures (needs R with lme4: apt-get install r-base-core r-cran-lme4).
 fixtures: $(STAMP)

@@ -1,10 +1,18 @@
-"""Invalidate the execution cache when anything the chapters import has changed.
+"""Invalidate the execution cache when anything the chapters' outputs depend on has changed.
 
-jupyter-cache keys a notebook on its own code cells only, so an edit to the
-helper package, a data file or the locked environment would otherwise leave the
-book showing results computed by old code. Before each build this script takes
-a fingerprint of those inputs; if it differs from the last build's, it deletes
-the execution cache and Sphinx's doctrees so that every chapter is re-executed.
+Upstream gap: jupyter-cache (and so myst-nb's ``execute_notebooks: cache``) keys a
+notebook on its own code cells only, so an edit to the helper package, a data file,
+the locked environment or the lme4 fixtures a chapter reads would otherwise leave
+the book showing results computed by old code. Before each build this script takes
+a fingerprint of exactly those inputs; if it differs from the last build's, it
+deletes the execution cache and Sphinx's doctrees so that every chapter is
+re-executed and re-read.
+
+Only what a chapter's *outputs* depend on is fingerprinted. The bibliography is
+not: a ``references.bib`` edit changes no computed result, and Sphinx re-reads the
+references page (sphinxcontrib-bibtex notes the .bib file as its dependency) while
+``scripts/incremental_refs.py`` re-writes the pages whose citations changed, so a
+bibliography edit re-renders without re-executing any chapter.
 
 Usage: python scripts/cache_guard.py BUILD_DIR
 """
@@ -21,7 +29,6 @@ INPUTS = [
     "code/multilevel/**/*.py",
     "data/*.csv",
     "requirements.lock",
-    "references.bib",
     # A chapter compares its fits with the lme4 fixtures.
     "tests/reference/*.json",
 ]

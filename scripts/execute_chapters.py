@@ -1,10 +1,23 @@
 """Execute the book's chapters two at a time into the build's execution cache.
 
-jupyter-book executes chapters one after another while it reads them. Running
-this first, with one process per core, fills the same cache (``BUILD/.jupyter_cache``,
-notebooks read exactly as myst-nb reads them), so the build that follows finds
-every chapter executed and only renders. It changes no result: a chapter that
-fails here is simply executed again by the build, which reports the error.
+The execution is jupyter-cache's own: its ``local-parallel`` executor (one
+process per core), into the cache myst-nb reads (``BUILD/.jupyter_cache``), each
+chapter read by myst-nb's jupyter-cache reader (``myst_nb_md``, the entry point
+of ``myst_nb.core.read``), so that its key is the one myst-nb looks up: the build
+that follows reports "Using cached notebook" for every chapter and only renders.
+It changes no result: a chapter that fails here is simply executed again by the
+build, which reports the error.
+
+Upstream gaps this fills: myst-nb 1.4 (``execute_notebooks: cache``) executes the
+chapters one after another while Sphinx reads them, with no parallel option; and
+``jcache project execute --executor local-parallel`` would do the same execution
+but cannot take the list of chapters from ``_toc.yml`` (nor drop the ones that
+left it), and asks interactively before creating a cache. ``toc_files`` and
+``notebook_chapters`` are the one reading of ``_toc.yml`` that the build, the
+benchmark and the tests share.
+
+`make book` runs this only when a chapter, the table of contents or the cache
+guard's inputs changed since its last run (a stamp file), or the cache is gone.
 
 Usage: python scripts/execute_chapters.py BUILD_DIR
 """
@@ -50,8 +63,12 @@ def notebook_chapters(root: Path = ROOT) -> list[Path]:
 
 def execute(build_dir: Path, timeout: int = 300) -> None:
     cache = get_cache(str(build_dir / ".jupyter_cache"))
-    for path in notebook_chapters():
-        cache.add_nb_to_project(str(path), read_data=MYST_READER)
+    chapters = [str(path) for path in notebook_chapters()]
+    for record in cache.list_project_records():
+        if record.uri not in chapters:  # a chapter that left the book is not executed
+            cache.remove_nb_from_project(record.uri)
+    for uri in chapters:
+        cache.add_nb_to_project(uri, read_data=MYST_READER)
     logger = logging.getLogger("execute_chapters")
     start = time.perf_counter()
     result = load_executor("local-parallel", cache=cache, logger=logger).run_and_cache(

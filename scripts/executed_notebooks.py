@@ -1,10 +1,13 @@
 """Sphinx extension: every chapter's downloadable notebook carries its outputs.
 
-myst-nb (1.4) writes the notebook it *read* to ``_build/jupyter_execute/``, not the
-executed one: when outputs come from the execution cache (after an edit to a
-chapter's prose, or in CI with a restored cache) that copy lacks most outputs,
-and the theme's download button then offers an unexecuted notebook. After all
-pages are read, this extension merges the cached outputs into every such copy.
+Upstream gap (myst-nb 1.4, ``execute_notebooks: cache``): myst-nb writes the
+notebook it *read* to ``_build/jupyter_execute/``, not the executed one: when
+outputs come from the execution cache (after an edit to a chapter's prose, after
+``scripts/execute_chapters.py`` executed it, or in CI with a restored cache) that
+copy lacks most outputs, and the theme's download button then offers an
+unexecuted notebook. After the pages are read, this extension merges the cached
+outputs into the copies of the pages read in this build (the copies of the other
+pages were merged when they were read).
 """
 
 from __future__ import annotations
@@ -19,11 +22,21 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 
+READ = "_executed_notebooks_read"
+
+
+def note_read(app: Sphinx, env, docnames: list[str]) -> None:
+    setattr(app, READ, set(docnames))
+
+
 def restore_outputs(app: Sphinx, env) -> None:
+    docnames = getattr(app, READ, set()) & env.found_docs
+    if not docnames:
+        return
     config = env.mystnb_config
     cache = get_cache(config.execution_cache_path)
     folder = Path(config.output_folder)
-    for docname in sorted(env.found_docs):
+    for docname in sorted(docnames):
         path = folder.joinpath(*docname.split("/")).with_suffix(".ipynb")
         if not path.exists():
             continue
@@ -39,5 +52,6 @@ def restore_outputs(app: Sphinx, env) -> None:
 
 
 def setup(app: Sphinx) -> dict:
+    app.connect("env-before-read-docs", note_read, priority=900)
     app.connect("env-updated", restore_outputs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -31,3 +31,18 @@ def test_fingerprint_covers_data_and_lock_files(tmp_path):
     middle = cache_guard.fingerprint(tmp_path)
     (tmp_path / "requirements.lock").write_text("numpy==2\n")
     assert len({before, middle, cache_guard.fingerprint(tmp_path)}) == 3
+
+
+def test_bibliography_edit_keeps_the_execution_cache(tmp_path):
+    # A .bib edit changes no computed result: it re-renders pages, it re-executes nothing.
+    (tmp_path / "references.bib").write_text("@book{a, title={A}}\n")
+    before = cache_guard.fingerprint(tmp_path)
+    (tmp_path / "references.bib").write_text("@book{a, title={B}}\n@book{b, title={C}}\n")
+    assert cache_guard.fingerprint(tmp_path) == before
+
+
+def test_fingerprint_covers_the_lme4_fixtures_the_chapters_read(tmp_path):
+    (tmp_path / "tests" / "reference").mkdir(parents=True)
+    before = cache_guard.fingerprint(tmp_path)
+    (tmp_path / "tests" / "reference" / "sleepstudy.json").write_text("{}")
+    assert cache_guard.fingerprint(tmp_path) != before

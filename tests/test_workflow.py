@@ -72,6 +72,10 @@ def test_execution_cache_is_keyed_on_the_lock_file_and_the_package(workflow):
     assert hashed, "the key must hash the inputs"
     inputs = {name.strip(" '\"") for name in hashed[0].split(",")}
     assert {"requirements.lock", "code/multilevel/**"} <= inputs
+    # The key follows the cache guard's inputs: a bibliography edit must not discard the
+    # executed chapters (it changes no result), a data or fixture edit must.
+    assert "references.bib" not in inputs
+    assert {"data/*.csv", "tests/reference/*.json"} <= inputs
     # A restored cache must share the same inputs: restore-keys are the key minus the run id.
     for prefix in settings.get("restore-keys", "").splitlines():
         assert settings["key"].startswith(prefix)

@@ -29,6 +29,11 @@ from multilevel._checks import (
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
+def _every_tenth_voter(seed: int = 2007, every: int = 10) -> pd.DataFrame:
+    """Every ``every``-th row of the simulated red-state, blue-state survey: a small poll."""
+    return simulate.simulate_red_blue(seed=seed).iloc[::every].reset_index(drop=True)
+
+
 #: Simulated data sets shipped in ``data/``, as name -> (simulator, its arguments, columns kept).
 #: ``make data`` rewrites the CSV files from these; the tests check that they still agree.
 SIMULATED: dict[str, tuple[Callable[..., pd.DataFrame], dict, list[str]]] = {
@@ -50,6 +55,11 @@ SIMULATED: dict[str, tuple[Callable[..., pd.DataFrame], dict, list[str]]] = {
     "red_blue_simulated": (
         simulate.simulate_red_blue,
         {"seed": 2007},
+        ["state", "income", "vote", "state_avg_income"],
+    ),
+    "red_blue_small_poll": (
+        _every_tenth_voter,
+        {"seed": 2007, "every": 10},
         ["state", "income", "vote", "state_avg_income"],
     ),
 }

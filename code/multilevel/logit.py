@@ -1,6 +1,6 @@
 """Single-level logits where statsmodels alone would mislead: separation and no pooling.
 
-The pooling chapters set the multilevel logit (:func:`multilevel.glmer`) beside ordinary
+The pooling chapters set the multilevel logit (:func:`~multilevel.mixed.glmer`) beside ordinary
 logits, which come from statsmodels. statsmodels fits a separated data set anyway and
 returns the arbitrary numbers its optimiser stopped at, with a warning; the gap this
 module fills is to recognise, before fitting, data for which the maximum-likelihood

@@ -1,8 +1,8 @@
 """Mixed models in lme4's design: formula -> random-effects terms -> penalised least squares
 -> profiled (REML) deviance or Laplace/quadrature likelihood -> one result class.
 
-The front doors are :func:`multilevel.lmer`, :func:`multilevel.glmer` and
-:func:`multilevel.lrtest`; the modules are the stages:
+The front doors are :func:`~multilevel.mixed.lmer`, :func:`~multilevel.mixed.glmer` and
+:func:`~multilevel.mixed.lrtest`; the modules are the stages:
 
 - :mod:`~multilevel.mixed.formula`: lme4's bar syntax;
 - :mod:`~multilevel.mixed.terms`: the model matrices and ``Lambda(theta)``;

@@ -88,7 +88,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True) -> MixedModelResul
     ----------
     formula
         An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; see
-        :func:`multilevel.mixed.formula.parse_formula` for the random-term syntax.
+        ``multilevel.mixed.formula.parse_formula`` for the random-term syntax.
     data
         One row per observation.
     REML
@@ -165,15 +165,12 @@ def _response_for_family(model: ModelData, family: str, weights, data: pd.DataFr
     if family == "binomial" and model.parsed.cbind is None:
         values = np.unique(y)
         if not np.isin(values, (0.0, 1.0)).all():
-            hint = ("give the numbers of trials as weights=, or write the response as "
-                    "cbind(successes, failures)") if np.all((y >= 0) & (y <= 1)) else \
-                f"recode it as 0/1, e.g. (data[{name!r}] == 'yes').astype(int)"
+            hint = ("For proportions, give the numbers of trials as weights=, or write the "
+                    "response as cbind(successes, failures).") if np.all((y >= 0) & (y <= 1)) \
+                else f"Recode it as 0/1, e.g. (data[{name!r}] == 'yes').astype(int)."
             raise MultilevelInputError(
                 f"the response {name!r} of a binomial model must be 0 or 1; found values "
-                f"{values[:6].tolist()}. For proportions {hint}." if np.all((y >= 0) & (y <= 1))
-                else f"the response {name!r} of a binomial model must be 0 or 1; found values "
-                f"{values[:6].tolist()}; {hint}."
-            )
+                f"{values[:6].tolist()}. {hint}")
     if np.ptp(y) == 0 and model.parsed.cbind is None and weights is None:
         raise MultilevelInputError(
             f"the response {name!r} is constant ({y[0]:g} in every row): there is no variation "

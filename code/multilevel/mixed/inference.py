@@ -99,6 +99,15 @@ def _interval(zeta, estimate: float, spread: float, bounds: tuple, z: float) -> 
     Where the profile stays below the cutoff up to a bound of the parameter (an SD of 0,
     a correlation of +-1), the bound is the interval's end, as in lme4.
     """
+    seen: dict[float, float] = {}
+
+    def cached(x: float) -> float:
+        # Each value is computed once: a re-optimisation from another start could differ
+        # in the last digits and break the bracket of the root finder.
+        if x not in seen:
+            seen[x] = zeta(x)
+        return seen[x]
+
     ends = []
     for sign, bound in zip((-1.0, 1.0), bounds):
         step, inner = max(spread, 1e-3 * max(abs(estimate), 1.0)), estimate
@@ -107,17 +116,35 @@ def _interval(zeta, estimate: float, spread: float, bounds: tuple, z: float) -> 
         for _ in range(60):
             if bound is not None and sign * (outer - bound) >= 0:
                 outer = bound
-                if sign * zeta(outer) < z:
+                if sign * cached(outer) < z:
                     found = bound
                     break
-            if sign * zeta(outer) >= z:
-                found = optimize.brentq(lambda x: zeta(x) - sign * z, min(inner, outer),
-                                        max(inner, outer), xtol=1e-10, rtol=1e-10)
+            if sign * cached(outer) >= z:
+                found = _bisect(lambda x: sign * cached(x) - z, inner, outer)
                 break
             inner, step = outer, step * 2
             outer = estimate + sign * step
         ends.append(np.nan if found is None else found)
     return ends[0], ends[1]
+
+
+def _bisect(excess, inside: float, outside: float) -> float:
+    """The point between ``inside`` (excess < 0) and ``outside`` (excess >= 0) where it crosses 0.
+
+    Brent's method where the bracket holds; bisection where a profile's re-optimised
+    points are too rough for it (a flat likelihood with few groups).
+    """
+    try:
+        return optimize.brentq(excess, min(inside, outside), max(inside, outside),
+                               xtol=1e-10, rtol=1e-10)
+    except ValueError:
+        for _ in range(60):
+            middle = 0.5 * (inside + outside)
+            if excess(middle) >= 0:
+                outside = middle
+            else:
+                inside = middle
+        return 0.5 * (inside + outside)
 
 
 def profile_intervals(fit, alpha: float) -> pd.DataFrame:
@@ -164,7 +191,11 @@ def profile_intervals(fit, alpha: float) -> pd.DataFrame:
                 phi[k], phi[others] = value, rest
                 return full(phi)
 
-            best, rest = _minimize(reduced, x0, [bounds[i] for i in others])
+            # From the last point's optimum and from the estimate's: the inner problem need
+            # not be convex, and a start far along the profile can stop at a worse point.
+            limits = [bounds[i] for i in others]
+            best, rest = min(_minimize(reduced, x0, limits),
+                             _minimize(reduced, estimate[others], limits), key=lambda r: r[0])
             start_cache[k] = rest
             return float(np.sign(value - estimate[k]) * np.sqrt(max(best - base, 0.0)))
 

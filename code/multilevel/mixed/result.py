@@ -38,7 +38,7 @@ class _Text(str):
 class MixedModelResult:
     """A fitted linear or generalized linear mixed model (lme4's ``merMod``).
 
-    Use :func:`multilevel.lmer` or :func:`multilevel.glmer` to make one.
+    Use :func:`~multilevel.mixed.lmer` or :func:`~multilevel.mixed.glmer` to make one.
 
     Attributes
     ----------

@@ -1,5 +1,5 @@
-"""What the book needs beyond mixed models (which are :func:`multilevel.lmer` and
-:func:`multilevel.glmer`): each module fills a gap that statsmodels, linearmodels and
+"""What the book needs beyond mixed models (which are :func:`~multilevel.mixed.lmer` and
+:func:`~multilevel.mixed.glmer`): each module fills a gap that statsmodels, linearmodels and
 pandas leave, and says which.
 
 - :mod:`~multilevel.models.clustering`: the intraclass correlation and the design effect;
