@@ -378,7 +378,8 @@ def distinctive_word(doc: str) -> str:
     from bs4 import BeautifulSoup
 
     page = BeautifulSoup((HTML / f"{doc}.html").read_text(encoding="utf-8"), "html.parser")
-    text = " ".join(p.get_text(" ") for p in page.select("main p"))
+    # The page's own paragraphs: not the previous/next links, which name other pages.
+    text = " ".join(p.get_text(" ") for p in page.select("main p:not(.prev-next-title)"))
     words = sorted(set(re.findall(r"\b[A-Za-z]{6,}\b", text)), key=lambda w: (-len(w), w))
     return words[0].lower() if words else ""
 
