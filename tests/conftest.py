@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
 import pytest
 
 matplotlib.use("Agg")
@@ -67,6 +69,24 @@ def glued(chapter: str) -> dict:
         except (ValueError, SyntaxError):
             values[name] = text
     return values
+
+
+def assert_close(ours, theirs, rel: float, abs_: float = 0.0, what: str = "") -> None:
+    """Every value of ``ours`` within ``rel`` (or ``abs_``) of lme4's, with the worst gap reported."""
+    ours = np.asarray(ours, dtype=float)
+    theirs = np.asarray(theirs, dtype=float)
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs lme4 {theirs.shape}"
+    gap = np.abs(ours - theirs)
+    allowed = np.maximum(abs_, rel * np.abs(theirs))
+    worst = np.nanmax(gap / np.maximum(np.abs(theirs), 1e-300)) if gap.size else 0.0
+    assert np.all(gap <= allowed), (
+        f"{what}: ours {ours.ravel()[:8]}, lme4 {theirs.ravel()[:8]}, "
+        f"max gap {gap.max():.3g}, max relative {worst:.3g}")
+
+
+def series(values: dict) -> pd.Series:
+    """A fixture's name -> value mapping as a float Series."""
+    return pd.Series(values, dtype=float)
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE, reference
+from conftest import REFERENCE, assert_close, reference, series
 
 import multilevel
 
@@ -90,21 +90,6 @@ def glmer_fit(name: str, offset_argument: bool = False):
     return multilevel.glmer(formula, data, **kwargs)
 
 
-# ------------------------------------------------------------------ comparisons
-def assert_close(ours, theirs, rel: float, abs_: float = 0.0, what: str = "") -> None:
-    ours = np.asarray(ours, dtype=float)
-    theirs = np.asarray(theirs, dtype=float)
-    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs lme4 {theirs.shape}"
-    gap = np.abs(ours - theirs)
-    allowed = np.maximum(abs_, rel * np.abs(theirs))
-    worst = np.nanmax(gap / np.maximum(np.abs(theirs), 1e-300)) if gap.size else 0.0
-    assert np.all(gap <= allowed), (
-        f"{what}: ours {ours.ravel()[:8]}, lme4 {theirs.ravel()[:8]}, "
-        f"max gap {gap.max():.3g}, max relative {worst:.3g}")
-
-
-def series(values: dict) -> pd.Series:
-    return pd.Series(values, dtype=float)
 
 
 def factor_key(name: str) -> tuple[str, ...]:
