@@ -14,7 +14,7 @@ from multilevel.mixed.formula import parse_formula
 from multilevel.mixed.glm import FAMILIES, GlmmDeviance, collapse_cells
 from multilevel.mixed.linear import LinearDeviance
 from multilevel.mixed.optimize import minimize_deviance
-from multilevel.mixed.pls import BlockSystem
+from multilevel.mixed.pls import BlockSystem, one_blas_thread
 from multilevel.mixed.result import MixedModelResult, MixedModelWarning
 from multilevel.mixed.terms import ModelData, build_model_data
 
@@ -132,6 +132,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True) -> MixedModelResul
     return fit_linear(model, REML)
 
 
+@one_blas_thread
 def fit_linear(model: ModelData, reml: bool) -> MixedModelResult:
     """Fit checked model data (also used to refit for profiles and the bootstrap)."""
     scaled, scale = _scaled(model)
@@ -263,6 +264,7 @@ def glmer(
     return result
 
 
+@one_blas_thread
 def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # noqa: N803
     """Fit checked model data (also used to refit for profiles and the bootstrap)."""
     fam = FAMILIES[family]

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from multilevel._checks import MultilevelInputError
+from multilevel.mixed.pls import one_blas_thread
 
 __all__ = ["bootstrap_intervals", "lrtest", "profile_intervals", "wald_intervals"]
 
@@ -147,6 +148,7 @@ def _bisect(excess, inside: float, outside: float) -> float:
         return 0.5 * (inside + outside)
 
 
+@one_blas_thread
 def profile_intervals(fit, alpha: float) -> pd.DataFrame:
     """Profile-likelihood intervals (lme4's ``confint(m, method = "profile")``)."""
     from multilevel.mixed.fit import fit_linear
@@ -250,6 +252,7 @@ def simulate_response(fit, rng: np.random.Generator) -> np.ndarray:
     return rng.poisson(mu).astype(float)
 
 
+@one_blas_thread
 def bootstrap_intervals(fit, alpha: float, nsim: int, seed: int | None) -> pd.DataFrame:
     """Percentile intervals from ``nsim`` parametric-bootstrap refits (lme4's ``bootMer``)."""
     from multilevel.mixed.fit import fit_glmm, fit_linear

@@ -3,9 +3,10 @@
 lme4 minimises its deviances with bobyqa (and Nelder-Mead). Here, for large linear
 models (over 2,000 random effects), COBYQA, bobyqa's successor, from lme4's start;
 otherwise L-BFGS-B with
-finite-difference gradients, from lme4's start and again from a tenth of it (a start
-near zero reaches small positive variances that a gradient method started at 1 can
-miss by stopping on the boundary); when the two disagree, or the answer is near the
+finite-difference gradients from lme4's start, and, unless that run ends well inside
+the parameter space, again from a tenth of it (a start near zero reaches small
+positive variances that a gradient method started at 1 can miss by stopping on the
+boundary); when the two disagree, or the answer is near the
 boundary, a bounded Nelder-Mead polish from the better of the two; then lme4's
 boundary check: a variance parameter within 1e-5 of zero is set to zero when that is
 no worse. A single variance parameter is found by Brent's method on its logarithm and
@@ -24,6 +25,7 @@ from scipy import optimize
 __all__ = ["OptimumResult", "minimize_deviance"]
 
 BOUNDARY_TOL = 1e-5  # lme4's boundary.tol
+INTERIOR = 0.05  # variance parameters all above this: one gradient run suffices
 
 
 @dataclass
@@ -109,6 +111,8 @@ def minimize_deviance(
                              "success": bool(run.success)})
             if best is None or run.fun < best.fun:
                 best = run
+            if run.success and np.all(np.asarray(run.x)[variance_mask] > INTERIOR):
+                break  # well inside the parameter space: the second start guards the boundary only
         x, value, success = np.maximum(best.x, lower), float(best.fun), bool(best.success)
         spread = max(a["deviance"] for a in attempts) - min(a["deviance"] for a in attempts)
         near_boundary = bool(np.any(x[variance_mask] < 1e-3))
