@@ -249,9 +249,29 @@ class DenseSystem:
         coo = template.tocoo()
         self._rows, self._cols = coo.row, coo.col
         self._lambda = np.zeros((self.q, self.q))
+        self._pairs = self._row_pairs(sparse.csr_matrix(self.Z))
+
+    def _row_pairs(self, z: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every pair of non-zeros in a row of ``Z``: its row, ``Z'Z``'s flat index, the product.
+
+        ``Z'WZ`` is then one weighted ``bincount`` (PIRLS forms it at every iteration), at a
+        cost of rows x (non-zeros per row)^2, a few per row, instead of a sparse product.
+        """
+        per_row = np.diff(z.indptr)
+        rows, flat, products = [], [], []
+        for a in range(per_row.max()):
+            for b in range(per_row.max()):
+                has = np.flatnonzero(per_row > max(a, b))
+                i, j = z.indptr[has] + a, z.indptr[has] + b
+                rows.append(has)
+                flat.append(z.indices[i] * self.q + z.indices[j])
+                products.append(z.data[i] * z.data[j])
+        return np.concatenate(rows), np.concatenate(flat), np.concatenate(products)
 
     def ztwz(self, weights: np.ndarray) -> np.ndarray:
-        return (self.Z.T @ self.Z.multiply(weights[:, None])).toarray()
+        rows, flat, products = self._pairs
+        return np.bincount(flat, weights=weights[rows] * products,
+                           minlength=self.q * self.q).reshape(self.q, self.q)
 
     def zt(self, values: np.ndarray) -> np.ndarray:
         return self.Z.T @ values.reshape(self.Z.shape[0], -1)
