@@ -24,19 +24,21 @@ import re
 import pytest
 from conftest import BUILD, ROOT
 
-# Chapters that are about the API or are still being written elsewhere carry no claims here.
-EXEMPT = {"api", "glossary", "bayesian", "model-checking"}
+# Chapters about the API and the glossary carry no claims about computed values.
+EXEMPT = {"api", "glossary"}
 CLAIM_CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("*.md") if p.stem not in EXEMPT)
 
 # The number of claim assertions each chapter had when they were added (issue 11). A chapter
 # may gain assertions; losing one means a checked sentence went unchecked.
 MINIMUM = {
+    "bayesian": 27,
     "cces-2016": 22,
     "conditional-models": 27,
     "correlated-effects": 17,
     "fixed-effects": 18,
     "glmm-fitting": 15,
     "levels-and-crossed": 15,
+    "model-checking": 32,
     "pooling": 13,
     "random-coefficients": 12,
     "random-effects": 12,
