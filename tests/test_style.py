@@ -8,12 +8,19 @@ colour-science library; the first tests check that it is used as intended.
 
 import warnings
 
-import colour
 import numpy as np
-import pytest
-from matplotlib.colors import to_rgb
 
-from multilevel import plots
+# Importing colour-science switches numpy to its 1.13 printing (floats as 12 digits in
+# str() and so in DataFrame.to_csv) for the whole process; put numpy's options back.
+_print_options = np.get_printoptions()
+import colour  # noqa: E402
+
+np.set_printoptions(**_print_options)
+
+import pytest  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+
+from multilevel import plots  # noqa: E402
 
 DEFICIENCIES = {"protanopia": "Protanomaly", "deuteranopia": "Deuteranomaly",
                 "tritanopia": "Tritanomaly"}
@@ -44,6 +51,10 @@ def difference(color1: str, color2: str, deficiency: str | None = None) -> float
                                                        apply_cctf_decoding=False))
                   for c in (color1, color2))
     return float(colour.delta_E(lab1, lab2, method="CIE 2000"))
+
+
+def test_importing_colour_science_leaves_numpy_printing_alone():
+    assert np.array([1.8572532851902679]).astype(str)[0] == "1.8572532851902679"
 
 
 def test_ciede2000_matches_the_published_test_data():

@@ -79,19 +79,21 @@ def simulated_dataset(name: str) -> pd.DataFrame:
     return simulator(**kwargs)[columns]
 
 
-def write_simulated(names: list[str] | None = None) -> list[Path]:
-    """Write the simulated data sets to ``data/<name>.csv``; return the paths written.
+def write_simulated(names: list[str] | None = None, folder: Path = DATA_DIR) -> list[Path]:
+    """Write the simulated data sets to ``<folder>/<name>.csv``; return the paths written.
 
-    ``make data`` calls this for every data set in :data:`SIMULATED`.
+    ``make data`` calls this for every data set in :data:`SIMULATED`, into ``data/``.
 
     Examples
     --------
-    >>> [path.name for path in write_simulated(["students_exams"])]
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     [path.name for path in write_simulated(["students_exams"], Path(folder))]
     ['students_exams.csv']
     """
     written = []
     for name in names or sorted(SIMULATED):
-        path = DATA_DIR / f"{name}.csv"
+        path = Path(folder) / f"{name}.csv"
         simulated_dataset(name).to_csv(path, index=False)
         written.append(path)
     return written
