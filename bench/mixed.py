@@ -43,6 +43,9 @@ import multilevel
 from multilevel import data
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+import fixture_rows  # noqa: E402  (tests/fixture_rows.py: the rows each lme4 fixture was fitted on)
+
 REFERENCE = ROOT / "tests" / "reference"
 LME4_TIMES = ROOT / "bench" / "lme4_times.json"
 SIMULATED = Path(tempfile.gettempdir()) / "multilevel-bench"
@@ -56,28 +59,11 @@ def reference(fixture: str) -> dict:
     return json.loads((REFERENCE / f"{fixture}.json").read_text())["fits"]
 
 
-def with_group_means(frame: pd.DataFrame, columns: list[str], group: str) -> pd.DataFrame:
-    """``<column>_mean``: the group mean, as the R scripts' ``add_means()`` makes it."""
-    frame = frame.copy()
-    for column in columns:
-        frame[f"{column}_mean"] = frame.groupby(group)[column].transform("mean")
-    return frame
-
-
-def releveled(frame: pd.DataFrame, column: str, first: str) -> pd.DataFrame:
-    """``relevel(factor(column), ref = first)``."""
-    frame = frame.copy()
-    rest = sorted(set(frame[column]) - {first})
-    frame[column] = pd.Categorical(frame[column], categories=[first, *rest])
-    return frame
-
-
 @cache
 def reference_csv(name: str) -> pd.DataFrame:
-    """A CSV an R script read: tests/reference/data/ first, then the book's data/."""
-    path = REFERENCE / "data" / f"{name}.csv"
-    frame = pd.read_csv(path) if path.exists() else data.load_csv(name)
-    if name == "cbpp":  # as tests/test_mixed_reference.py reads it
+    """A CSV an R script read, with the column types tests/test_mixed_reference.py gives it."""
+    frame = fixture_rows.reference_csv(name).copy()
+    if name == "cbpp":
         frame["period"] = frame["period"].astype("category")
         frame["prop"] = frame["incidence"] / frame["size"]
     if name == "grouseticks":
@@ -85,36 +71,11 @@ def reference_csv(name: str) -> pd.DataFrame:
     return frame
 
 
-@cache
-def hsb() -> pd.DataFrame:
-    frame = data.load_hsb()
-    frame["catholic"] = (frame["sector"] == "Catholic").astype(int)  # as lmer_schools.R codes it
-    return frame
-
-
-@cache
 def linear_rows(fixture: str, name: str) -> pd.DataFrame:
-    """The rows each lmer fixture was fitted on (tests/test_mixed_fixtures.py's choice)."""
+    """The rows each lmer fixture was fitted on (tests/fixture_rows.py, as the tests use them)."""
     if fixture == "lmer_engine":
         return reference_csv(reference(fixture)[name]["data"])
-    if fixture == "lmer_foundation":
-        if name.startswith("tiny"):
-            return reference_csv("students_tiny_variance")
-        return data.load_csv("students_exams") if name.startswith("students") else hsb()
-    if fixture == "lmer_students":
-        if name.startswith("wage"):
-            return with_group_means(data.load_wage_panel(),
-                                    ["union", "married", "exper", "expersq"], "nr")
-        if name.startswith("correlated"):
-            return with_group_means(data.load_csv("students_exams_correlated"), ["hours"],
-                                    "student")
-        return data.load_csv("students_exams")
-    if fixture == "lmer_schools":
-        return hsb()
-    if name.startswith("star"):
-        return releveled(releveled(data.load_star_kindergarten(), "cltype", "reg"), "schtype",
-                         "inner")
-    return releveled(data.load_scots_secondary(), "sex", "F")
+    return fixture_rows.linear_rows(fixture, name)
 
 
 @cache

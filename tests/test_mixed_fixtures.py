@@ -26,7 +26,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE, assert_close, reference, series
+from conftest import assert_close, reference, series
+from fixture_rows import linear_rows, reference_csv
 
 import multilevel
 from multilevel import data
@@ -41,82 +42,10 @@ def ids(cases) -> list[str]:
     return [f"{fixture}:{name}" for fixture, name in cases]
 
 
-# ------------------------------------------------------------------ the rows each script fitted
-def with_group_means(frame: pd.DataFrame, columns: list[str], group: str) -> pd.DataFrame:
-    """``<column>_mean``: the group mean, as the R scripts' ``add_means()`` (ave()) makes it."""
-    frame = frame.copy()
-    for column in columns:
-        frame[f"{column}_mean"] = frame.groupby(group)[column].transform("mean")
-    return frame
-
-
-def releveled(frame: pd.DataFrame, column: str, first: str) -> pd.DataFrame:
-    """``relevel(factor(column), ref = first)``: a categorical whose baseline is ``first``."""
-    frame = frame.copy()
-    rest = sorted(set(frame[column]) - {first})
-    frame[column] = pd.Categorical(frame[column], categories=[first, *rest])
-    return frame
-
-
-@cache
-def students() -> pd.DataFrame:
-    return data.load_csv("students_exams")
-
-
-@cache
-def correlated() -> pd.DataFrame:
-    return with_group_means(data.load_csv("students_exams_correlated"), ["hours"], "student")
-
-
-@cache
-def hsb() -> pd.DataFrame:
-    frame = data.load_hsb()
-    frame["catholic"] = (frame["sector"] == "Catholic").astype(int)  # as lmer_schools.R codes it
-    return frame
-
-
-@cache
-def wages() -> pd.DataFrame:
-    return with_group_means(data.load_wage_panel(), ["union", "married", "exper", "expersq"],
-                            "nr")
-
-
-@cache
-def star() -> pd.DataFrame:
-    return releveled(releveled(data.load_star_kindergarten(), "cltype", "reg"), "schtype",
-                     "inner")
-
-
-@cache
-def scots() -> pd.DataFrame:
-    return releveled(data.load_scots_secondary(), "sex", "F")
-
-
-@cache
-def reference_csv(name: str) -> pd.DataFrame:
-    """A CSV the R script read with ``reference_data()``: tests/reference/data/ or data/."""
-    path = REFERENCE / "data" / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else data.load_csv(name)
-
-
-def linear_data(fixture: str, name: str) -> pd.DataFrame:
-    if fixture == "lmer_foundation":
-        if name.startswith("tiny"):
-            return reference_csv("students_tiny_variance")
-        return students() if name.startswith("students") else hsb()
-    if fixture == "lmer_students":
-        if name.startswith("wage"):
-            return wages()
-        return correlated() if name.startswith("correlated") else students()
-    if fixture == "lmer_schools":
-        return hsb()
-    return star() if name.startswith("star") else scots()
-
-
 @cache
 def lmer_fit(fixture: str, name: str):
     ref = reference(fixture)[name]
-    return multilevel.lmer(ref["formula"], linear_data(fixture, name), REML=ref["reml"])
+    return multilevel.lmer(ref["formula"], linear_rows(fixture, name), REML=ref["reml"])
 
 
 @cache

@@ -77,6 +77,18 @@ def _batched_cholesky(blocks: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky(blocks)
 
 
+def _diagonal_blocks(inverse: np.ndarray, terms) -> list[np.ndarray]:
+    """Each term's level-by-level p x p diagonal blocks of a dense inverse: (levels, p, p) arrays."""
+    out, start = [], 0
+    for term in terms:
+        size = term.p * term.n_levels
+        block = inverse[start:start + size, start:start + size]
+        level = np.arange(term.n_levels)
+        out.append(block.reshape(term.n_levels, term.p, term.n_levels, term.p)[level, :, level, :])
+        start += size
+    return out
+
+
 class BlockSystem:
     """``A`` for one random-effects term: one dense p x p block per level."""
 
@@ -157,7 +169,26 @@ class BlockSystem:
         return [np.einsum("gba,gbc->gac", inv_l, inv_l)]
 
 
-class SparseSystem:
+class _WholeZ:
+    """What the systems that keep ``Z`` whole and ``Lambda`` as one matrix do alike."""
+
+    Z: sparse.csr_matrix
+    _lambda: sparse.csc_matrix | np.ndarray
+
+    def zt(self, values: np.ndarray) -> np.ndarray:
+        return self.Z.T @ values.reshape(self.Z.shape[0], -1)
+
+    def z_times(self, b: np.ndarray) -> np.ndarray:
+        return self.Z @ b
+
+    def lambda_t_times(self, m: np.ndarray) -> np.ndarray:
+        return self._lambda.T @ m
+
+    def lambda_times(self, u: np.ndarray) -> np.ndarray:
+        return self._lambda @ u
+
+
+class SparseSystem(_WholeZ):
     """``A`` for several random-effects terms: a sparse Cholesky factorisation (CHOLMOD)."""
 
     def __init__(self, data: ModelData) -> None:
@@ -190,20 +221,8 @@ class SparseSystem:
     def ztwz(self, weights: np.ndarray) -> sparse.csc_matrix:
         return sparse.csc_matrix(self.Z.T @ (self.Z.multiply(weights[:, None])))
 
-    def zt(self, values: np.ndarray) -> np.ndarray:
-        return self.Z.T @ values.reshape(self.Z.shape[0], -1)
-
-    def z_times(self, b: np.ndarray) -> np.ndarray:
-        return self.Z @ b
-
     def set_theta(self, theta: np.ndarray) -> None:
         self._lambda.data = theta[self._lind]
-
-    def lambda_t_times(self, m: np.ndarray) -> np.ndarray:
-        return self._lambda.T @ m
-
-    def lambda_times(self, u: np.ndarray) -> np.ndarray:
-        return self._lambda @ u
 
     def factor(self, ztwz: sparse.csc_matrix) -> float:
         lam = self._lambda
@@ -236,7 +255,7 @@ class SparseSystem:
         return out
 
 
-class DenseSystem:
+class DenseSystem(_WholeZ):
     """``A`` for several terms with few random effects in all: one dense matrix."""
 
     MAX_Q = 300  # random effects in all, up to which a dense factorisation is the fastest
@@ -273,20 +292,8 @@ class DenseSystem:
         return np.bincount(flat, weights=weights[rows] * products,
                            minlength=self.q * self.q).reshape(self.q, self.q)
 
-    def zt(self, values: np.ndarray) -> np.ndarray:
-        return self.Z.T @ values.reshape(self.Z.shape[0], -1)
-
-    def z_times(self, b: np.ndarray) -> np.ndarray:
-        return self.Z @ b
-
     def set_theta(self, theta: np.ndarray) -> None:
         self._lambda[self._rows, self._cols] = theta[self._lind]
-
-    def lambda_t_times(self, m: np.ndarray) -> np.ndarray:
-        return self._lambda.T @ m
-
-    def lambda_times(self, u: np.ndarray) -> np.ndarray:
-        return self._lambda @ u
 
     def factor(self, ztwz: np.ndarray) -> float:
         lam = self._lambda
@@ -303,15 +310,7 @@ class DenseSystem:
 
     def inverse_blocks(self) -> list[np.ndarray]:
         """The diagonal blocks of ``A^-1``: per term, an array (levels, p, p)."""
-        inverse = self.solve(np.eye(self.q))
-        out, start = [], 0
-        for term in self.data.terms:
-            blocks = [inverse[start + j * term.p:start + (j + 1) * term.p,
-                              start + j * term.p:start + (j + 1) * term.p]
-                      for j in range(term.n_levels)]
-            out.append(np.stack(blocks))
-            start += term.p * term.n_levels
-        return out
+        return _diagonal_blocks(self.solve(np.eye(self.q)), self.data.terms)
 
 
 class BlockedSystem:
@@ -418,15 +417,7 @@ class BlockedSystem:
                           v.reshape(self.q2, head.levels, p)) + np.eye(p)
         l_inv = np.linalg.inv(head._chol) if p > 1 else 1.0 / head._chol
         out = [np.einsum("gba,gbc,gcd->gad", l_inv, inner, l_inv)]
-        s_inv = l22_inv.T @ l22_inv
-        start = 0
-        for term in self.data.terms[1:]:
-            size = term.p * term.n_levels
-            block = s_inv[start:start + size, start:start + size]
-            out.append(np.stack([block[j * term.p:(j + 1) * term.p, j * term.p:(j + 1) * term.p]
-                                 for j in range(term.n_levels)]))
-            start += size
-        return out
+        return out + _diagonal_blocks(l22_inv.T @ l22_inv, self.data.terms[1:])
 
 
 def penalized_system(data: ModelData) -> BlockSystem | DenseSystem | BlockedSystem | SparseSystem:
