@@ -175,8 +175,12 @@ class _WholeZ:
     Z: sparse.csr_matrix
     _lambda: sparse.csc_matrix | np.ndarray
 
+    @functools.cached_property
+    def _zt(self) -> sparse.csr_matrix:
+        return sparse.csr_matrix(self.Z.T)  # built once: Z.T would build a new matrix each call
+
     def zt(self, values: np.ndarray) -> np.ndarray:
-        return self.Z.T @ values.reshape(self.Z.shape[0], -1)
+        return self._zt @ values.reshape(self.Z.shape[0], -1)
 
     def z_times(self, b: np.ndarray) -> np.ndarray:
         return self.Z @ b
@@ -269,6 +273,7 @@ class DenseSystem(_WholeZ):
         self._rows, self._cols = coo.row, coo.col
         self._lambda = np.zeros((self.q, self.q))
         self._pairs = self._row_pairs(sparse.csr_matrix(self.Z))
+        self._diagonal = all(term.p == 1 for term in data.terms)
 
     def _row_pairs(self, z: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every pair of non-zeros in a row of ``Z``: its row, ``Z'Z``'s flat index, the product.
@@ -297,7 +302,11 @@ class DenseSystem(_WholeZ):
 
     def factor(self, ztwz: np.ndarray) -> float:
         lam = self._lambda
-        a = lam.T @ ztwz @ lam
+        if self._diagonal:  # scalar terms only: Lambda is diagonal, a scaling
+            scale = np.diag(lam)
+            a = ztwz * np.outer(scale, scale)
+        else:
+            a = lam.T @ ztwz @ lam
         a[np.diag_indices_from(a)] += 1.0
         try:
             self._chol = linalg.cholesky(a, lower=True, check_finite=False)

@@ -110,10 +110,10 @@ class MixedModelResult:
 
     @classmethod
     def from_glmm(cls, model, deviance, scale, optimum, warn: bool = True) -> MixedModelResult:
-        from multilevel.mixed.glm import hessian
+        from multilevel.mixed.glm import deriv12
 
         x = optimum.x
-        hess = hessian(deviance, x)
+        value, gradient, hess = deriv12(deviance, x)
         n_theta = model.n_theta
         method = "Hessian"
         try:
@@ -123,8 +123,6 @@ class MixedModelResult:
                 raise np.linalg.LinAlgError
         except np.linalg.LinAlgError:
             cov_s, method = deviance.fixed_covariance_rx(x), "RX"
-        value = deviance(x)
-        gradient = _central_gradient(deviance, x)
         lower = np.r_[model.theta_lower(), np.full(len(x) - n_theta, -np.inf)]
         gradient[(x <= lower) & (gradient > 0)] = 0.0
         try:
@@ -484,13 +482,6 @@ class MixedModelResult:
 
     def __str__(self) -> str:
         return str(self.summary())
-
-
-def _central_gradient(fun, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
-    shift = np.eye(x.size) * step
-    gradient = np.array([(fun(x + e) - fun(x - e)) / (2 * step) for e in shift])
-    fun(x)
-    return gradient
 
 
 def _conditional_covariances(model: ModelData, theta: np.ndarray, system) -> list[np.ndarray]:
