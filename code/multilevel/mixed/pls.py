@@ -169,6 +169,30 @@ class BlockSystem:
         return [np.einsum("gba,gbc->gac", inv_l, inv_l)]
 
 
+def _row_pairs(z: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of non-zeros in a row of ``Z``: its row, ``Z'Z``'s flat index, the product.
+
+    ``Z'WZ`` is then one weighted ``bincount`` (PIRLS forms it at every iteration), at a
+    cost of rows x (non-zeros per row)^2, a few per row, instead of a sparse product.
+    """
+    per_row, q = np.diff(z.indptr), z.shape[1]
+    rows, flat, products = [], [], []
+    for a in range(per_row.max()):
+        for b in range(per_row.max()):
+            has = np.flatnonzero(per_row > max(a, b))
+            i, j = z.indptr[has] + a, z.indptr[has] + b
+            rows.append(has)
+            flat.append(z.indices[i] * q + z.indices[j])
+            products.append(z.data[i] * z.data[j])
+    return np.concatenate(rows), np.concatenate(flat), np.concatenate(products)
+
+
+def _weighted_gram(pairs: tuple, weights: np.ndarray, q: int) -> np.ndarray:
+    """``Z'WZ`` as a dense q x q array from :func:`_row_pairs`."""
+    rows, flat, products = pairs
+    return np.bincount(flat, weights=weights[rows] * products, minlength=q * q).reshape(q, q)
+
+
 class _WholeZ:
     """What the systems that keep ``Z`` whole and ``Lambda`` as one matrix do alike."""
 
@@ -272,30 +296,11 @@ class DenseSystem(_WholeZ):
         coo = template.tocoo()
         self._rows, self._cols = coo.row, coo.col
         self._lambda = np.zeros((self.q, self.q))
-        self._pairs = self._row_pairs(sparse.csr_matrix(self.Z))
+        self._pairs = _row_pairs(sparse.csr_matrix(self.Z))
         self._diagonal = all(term.p == 1 for term in data.terms)
 
-    def _row_pairs(self, z: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every pair of non-zeros in a row of ``Z``: its row, ``Z'Z``'s flat index, the product.
-
-        ``Z'WZ`` is then one weighted ``bincount`` (PIRLS forms it at every iteration), at a
-        cost of rows x (non-zeros per row)^2, a few per row, instead of a sparse product.
-        """
-        per_row = np.diff(z.indptr)
-        rows, flat, products = [], [], []
-        for a in range(per_row.max()):
-            for b in range(per_row.max()):
-                has = np.flatnonzero(per_row > max(a, b))
-                i, j = z.indptr[has] + a, z.indptr[has] + b
-                rows.append(has)
-                flat.append(z.indices[i] * self.q + z.indices[j])
-                products.append(z.data[i] * z.data[j])
-        return np.concatenate(rows), np.concatenate(flat), np.concatenate(products)
-
     def ztwz(self, weights: np.ndarray) -> np.ndarray:
-        rows, flat, products = self._pairs
-        return np.bincount(flat, weights=weights[rows] * products,
-                           minlength=self.q * self.q).reshape(self.q, self.q)
+        return _weighted_gram(self._pairs, weights, self.q)
 
     def set_theta(self, theta: np.ndarray) -> None:
         self._lambda[self._rows, self._cols] = theta[self._lind]
@@ -343,9 +348,17 @@ class BlockedSystem:
         self.Z1, self.Z2 = first.z_matrix(), rest.z_matrix()
         self.q1, self.q2, self.n_theta1 = first.q, rest.q, first.n_theta
         self._lam2, self._lind2 = SparseSystem._lambda_template(rest)
-        self._scalar_rest = all(t.p == 1 for t in rest.terms)
+        self._scalar = self.head.p == 1 and all(t.p == 1 for t in rest.terms)
+        if self._scalar:
+            self._rest_pairs = _row_pairs(sparse.csr_matrix(self.Z2))
+            self._coupling = _ScalarCoupling(first.terms[0], rest.terms, self.q2)
 
     def ztwz(self, weights: np.ndarray) -> tuple:
+        if self._scalar:
+            b_data = self._coupling.weighted(weights)
+            return (self.head.ztwz(weights), b_data, _weighted_gram(self._rest_pairs, weights,
+                                                                   self.q2),
+                    self._coupling.pair_products(b_data))
         weighted = sparse.csc_matrix(self.Z2.multiply(weights[:, None]))
         return (self.head.ztwz(weights), sparse.csr_matrix(weighted.T @ self.Z1),
                 np.asarray((weighted.T @ self.Z2).todense()))
@@ -368,20 +381,21 @@ class BlockedSystem:
         return np.concatenate([self.head.lambda_times(u[:self.q1]), self._lam2 @ u[self.q1:]])
 
     def factor(self, ztwz: tuple) -> float:
-        d, b, c = ztwz
         head, lam2 = self.head, self._lam2
-        logdet = head.factor(d)
-        p, levels = head.p, head.levels
-        if p == 1 and self._scalar_rest:
+        logdet = head.factor(ztwz[0])
+        if self._scalar:
             # Scalar terms only: Lambda is diagonal, so every product is a scaling.
+            _, b_data, c, products = ztwz
             lam = lam2.diagonal()
-            a22 = c * np.outer(lam, lam)
-            a22[np.diag_indices_from(a22)] += 1.0
             scale = head._t[0, 0] / head._chol[:, 0, 0]
-            rows, cols = self._b_pattern(b)
-            self._m = sparse.csr_matrix((b.data * lam[rows] * scale[cols], b.indices, b.indptr),
-                                        shape=b.shape)
-            return self._finish(logdet, a22)
+            self._m = self._coupling.m_matrix(b_data, lam, scale)
+            schur = c - self._coupling.m_m_t(products, scale)
+            schur *= lam[:, None]
+            schur *= lam[None, :]
+            schur[np.diag_indices_from(schur)] += 1.0
+            return self._finish(logdet, schur)
+        _, b, c = ztwz
+        p, levels = head.p, head.levels
         a22 = np.asarray(lam2.T @ (lam2.T @ c).T).T + np.eye(self.q2)
         # A21 L11^-T: scale B by Lambda1 on the right, then by each level's L11^-T.
         right = np.linalg.inv(np.swapaxes(head._chol, 1, 2)) if p > 1 else 1.0 / head._chol
@@ -391,15 +405,10 @@ class BlockedSystem:
         blocks = sparse.csr_matrix((right.ravel(), (rows.ravel(), cols.ravel())),
                                    shape=(self.q1, self.q1))
         self._m = sparse.csr_matrix(lam2.T @ b @ blocks)
-        return self._finish(logdet, a22)
+        return self._finish(logdet, a22 - (self._m @ self._m.T).toarray())
 
-    def _b_pattern(self, b: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.repeat(np.arange(b.shape[0]), np.diff(b.indptr))
-        return rows, b.indices
-
-    def _finish(self, logdet: float, a22: np.ndarray) -> float:
-        """Factorise the Schur complement ``A22 - M M'`` densely."""
-        schur = a22 - (self._m @ self._m.T).toarray()
+    def _finish(self, logdet: float, schur: np.ndarray) -> float:
+        """Factorise the Schur complement ``A22 - M M'`` (its lower triangle) densely."""
         try:
             self._l22 = linalg.cholesky(schur, lower=True, check_finite=False)
         except linalg.LinAlgError:
@@ -427,6 +436,69 @@ class BlockedSystem:
         l_inv = np.linalg.inv(head._chol) if p > 1 else 1.0 / head._chol
         out = [np.einsum("gba,gbc,gcd->gad", l_inv, inner, l_inv)]
         return out + _diagonal_blocks(l22_inv.T @ l22_inv, self.data.terms[1:])
+
+
+class _ScalarCoupling:
+    """``B = Z2'WZ1`` and ``M M'`` of :class:`BlockedSystem` when every term is scalar.
+
+    ``B``'s pattern is fixed, so its values come from one weighted ``bincount`` over the
+    rows; and with ``M = Lambda2 B S`` for a diagonal ``S``, the lower triangle of
+    ``B S^2 B'`` is one more ``bincount`` over the pairs of entries that share a column of
+    ``B``, where a sparse product ``M M'`` (a new pattern every call) costs several times
+    as much. For InstEval these are 1.8 million pairs.
+    """
+
+    def __init__(self, first, rest, q2: int) -> None:
+        n, offsets = len(first.codes), np.cumsum([0] + [t.n_levels for t in rest])
+        rows = np.tile(np.arange(n), len(rest))
+        columns = np.tile(first.codes, len(rest))
+        z_rows = np.concatenate([offset + t.codes for offset, t in zip(offsets, rest)])
+        self.products = np.concatenate([t.raw[:, 0] * first.raw[:, 0] for t in rest])
+        # Entries of B in column-major order: level of the first term, then row of B.
+        keys, self.position = np.unique(columns * q2 + z_rows, return_inverse=True)
+        self.rows, self.n_entries, self.q2 = rows, len(keys), q2
+        col, row = keys // q2, keys % q2
+        # Pairs (e, f) of entries in one column with row(e) >= row(f): the lower triangle.
+        counts = np.bincount(col, minlength=first.n_levels)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        local = np.arange(len(keys)) - starts[col]
+        self.first = np.repeat(np.arange(len(keys)), local + 1)
+        pair_start = np.repeat(np.cumsum(local + 1) - (local + 1), local + 1)
+        self.second = np.repeat(starts[col], local + 1) + np.arange(len(self.first)) - pair_start
+        flat = row[self.first] * q2 + row[self.second]
+        # Sorted by their place in M M', so that the bincount writes memory in order.
+        order = np.argsort(flat, kind="stable")
+        self.first, self.second, flat = self.first[order], self.second[order], flat[order]
+        # One row per cell of M M' that some pair reaches: then B S^2 B' = pairs @ diag(S)^2.
+        self.cells, starts = np.unique(flat, return_index=True)
+        self.pairs = sparse.csr_matrix((np.ones(len(flat)), col[self.first],
+                                        np.r_[starts, len(flat)]),
+                                       shape=(len(self.cells), first.n_levels))
+        # The same entries in row-major order, for M as a CSR matrix.
+        self.csr_order = np.lexsort((col, row))
+        self.csr_indices = col[self.csr_order]
+        self.csr_indptr = np.r_[0, np.cumsum(np.bincount(row, minlength=q2))]
+        self.csr_rows, self.shape = row[self.csr_order], (q2, first.n_levels)
+
+    def weighted(self, weights: np.ndarray) -> np.ndarray:
+        """The values of ``B`` (column-major) for observation weights ``weights``."""
+        return np.bincount(self.position, weights=weights[self.rows] * self.products,
+                           minlength=self.n_entries)
+
+    def pair_products(self, b_data: np.ndarray) -> np.ndarray:
+        return b_data[self.first] * b_data[self.second]
+
+    def m_m_t(self, pair_products: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """The lower triangle of ``B S^2 B'`` (``S = diag(scale)``); the upper one is zero."""
+        self.pairs.data = pair_products
+        out = np.zeros(self.q2 * self.q2)
+        out[self.cells] = self.pairs @ scale**2
+        return out.reshape(self.q2, self.q2)
+
+    def m_matrix(self, b_data: np.ndarray, lam: np.ndarray, scale: np.ndarray):
+        """``M = Lambda2 B S`` as a CSR matrix."""
+        data = b_data[self.csr_order] * lam[self.csr_rows] * scale[self.csr_indices]
+        return sparse.csr_matrix((data, self.csr_indices, self.csr_indptr), shape=self.shape)
 
 
 def penalized_system(data: ModelData) -> BlockSystem | DenseSystem | BlockedSystem | SparseSystem:
