@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+import fixture_rows
 from conftest import glued, reference
 from scipy import special
 
@@ -220,3 +221,41 @@ def test_glmm_fitting_chapter_glue():
     assert values["flat_singular"] == "True" and values["flat_theta"] == 0.0
     assert abs(values["ex_flat_cor"]) == pytest.approx(1.0, abs=1e-6)
     assert values["ex_flat_ll_gain"] > 0
+
+
+def continuous_logit(rows: int = 3000, seed: int = 5) -> pd.DataFrame:
+    """0/1 rows with a continuous covariate (no two rows share a binomial cell), two nested factors."""
+    rng = np.random.default_rng(seed)
+    a, b, x = rng.integers(0, 12, rows), rng.integers(0, 4, rows), rng.normal(size=rows)
+    eta = -0.4 + 0.8 * x + rng.normal(0, 0.7, 12)[a] + rng.normal(0, 0.4, 48)[a * 4 + b]
+    return pd.DataFrame({"y": (rng.random(rows) < special.expit(eta)).astype(int), "x": x,
+                         "a": a, "b": b})
+
+
+@pytest.mark.parametrize("formula, rows, family", [
+    (CROSS_LEVEL, votes, "binomial"),  # one term with a 2 x 2 block per state
+    ("y ~ x + (1 + x | a)", continuous_logit, "binomial"),  # 0/1 rows, not collapsed
+    ("y ~ x + (1 | a/b)", continuous_logit, "binomial"),  # two scalar terms, dense A
+    ("deaths ~ uvb + (1 | nation/region) + offset(log(expected))",
+     lambda: fixture_rows.reference_csv("mmmec"), "poisson"),
+])
+def test_exact_laplace_gradient_equals_central_differences(formula, rows, family):
+    """The optimiser's exact gradient of the Laplace deviance, away from the optimum."""
+    deviance = multilevel.glmer(formula, rows(), family=family)._deviance
+    x = np.r_[np.linspace(0.4, 0.9, deviance.n_theta), np.linspace(-0.3, 0.2, deviance.p)]
+    _, gradient = deviance.value_and_gradient(x)
+    step = np.eye(len(x)) * 1e-6
+    central = [(deviance(x + e) - deviance(x - e)) / 2e-6 for e in step]
+    np.testing.assert_allclose(gradient, central, rtol=1e-5, atol=1e-4)
+
+
+def test_unit_trial_logit_kernel_equals_logaddexp():
+    """The log-likelihood of 0/1 rows summed through column products equals np.logaddexp's."""
+    rows = continuous_logit(rows=5000)
+    deviance = multilevel.glmer("y ~ x + (1 | a)", rows)._deviance
+    assert deviance.unit_trials and len(deviance.successes) == 5000
+    rng = np.random.default_rng(0)
+    # Probabilities down to 1e-17, and all near 1/2 (every factor near 2: the overflow risk).
+    for eta in (rng.normal(0, 8, 5000), rng.uniform(-0.01, 0.01, 5000)):
+        direct = np.sum(deviance.successes * eta - np.logaddexp(0.0, eta))
+        assert deviance._kernel_total(eta) == pytest.approx(direct, rel=1e-13)

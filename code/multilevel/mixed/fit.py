@@ -14,7 +14,7 @@ from multilevel.mixed.formula import parse_formula
 from multilevel.mixed.glm import FAMILIES, GlmmDeviance, collapse_cells
 from multilevel.mixed.linear import LinearDeviance
 from multilevel.mixed.optimize import minimize_deviance
-from multilevel.mixed.pls import BlockSystem, one_blas_thread
+from multilevel.mixed.pls import BlockSystem, DenseSystem, one_blas_thread
 from multilevel.mixed.result import MixedModelResult, MixedModelWarning
 from multilevel.mixed.terms import ModelData, build_model_data
 
@@ -282,7 +282,9 @@ def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # n
     lower = np.r_[model.theta_lower(), np.full(len(beta0), -np.inf)]
     mask = np.r_[model.is_diagonal_theta(), np.zeros(len(beta0), bool)]
     laplace = deviance if nAGQ == 1 else GlmmDeviance(scaled, fam, 1, constant)
-    exact = laplace.value_and_gradient if isinstance(laplace.system, BlockSystem) else None
+    system = laplace.system
+    exact = laplace.value_and_gradient if isinstance(system, BlockSystem) or \
+        (isinstance(system, DenseSystem) and system.diagonal) else None
     n_theta = model.n_theta
     optimum = minimize_deviance(
         laplace, start, lower, mask, polish=False, gradient="2-point", value_and_gradient=exact,

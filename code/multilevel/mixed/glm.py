@@ -18,7 +18,7 @@ import pandas as pd
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import special
 
-from multilevel.mixed.pls import BlockSystem, penalized_system
+from multilevel.mixed.pls import BlockSystem, DenseSystem, penalized_system
 from multilevel.mixed.terms import ModelData
 
 PRODUCT_ROWS = 512  # 2^512 < the largest double
@@ -171,12 +171,14 @@ class GlmmDeviance:
         beta, Lambda and the modes, whose own derivative follows from the score being 0.
         Without it, each gradient would cost ``2 (len(theta) + len(beta))`` PIRLS runs.
         """
-        system: BlockSystem = self.system
+        system = self.system
         theta, beta = self.split(params)
         modes = self.modes(theta, beta)
         value = modes["penalised"] + modes["logdet"] - 2.0 * self.constant
         if not np.isfinite(value):
             return np.inf, np.zeros_like(params)
+        if isinstance(system, DenseSystem):
+            return float(value), self._diagonal_gradient(theta, modes)
         data, p = self.data, system.p
         raw, codes = system.raw, system.codes
         mu = self.family.mean(modes["eta"])
@@ -199,6 +201,33 @@ class GlmmDeviance:
                        + 2.0 * np.einsum("gma,gmb->ab", b, inverse))
         rows, cols = system.term.tril()
         return float(value), np.r_[grad_lambda[rows, cols], grad_beta]
+
+    def _diagonal_gradient(self, theta: np.ndarray, modes: dict) -> np.ndarray:
+        """The gradient of :meth:`value_and_gradient` for scalar terms only (a diagonal Lambda).
+
+        The same terms as for one random term, with ``A^-1`` as a dense matrix: the
+        leverages come from the pairs of non-zeros in each row of ``Z``.
+        """
+        system: DenseSystem = self.system
+        data, u = self.data, modes["u"]
+        lam = theta[system.column_theta]
+        mu = self.family.mean(modes["eta"])
+        weights = modes["weights"]
+        residual = self.successes - data.trials * mu
+        inverse = system.solve(np.eye(system.q))
+        rows, flat, products = system.pairs
+        scaled_inverse = (np.outer(lam, lam) * inverse).ravel()
+        leverage = np.bincount(rows, weights=products * scaled_inverse[flat], minlength=len(mu))
+        dlogdet_deta = weights * self.family.variance_slope(mu) * leverage
+        v = inverse @ (lam * system.zt(dlogdet_deta).ravel())
+        zl_v = system.z_times(lam * v)
+        grad_beta = data.X.T @ (-2.0 * residual + dlogdet_deta - weights * zl_v)
+        ztwz = system.ztwz(weights)
+        per_column = ((system.zt(-2.0 * residual + dlogdet_deta).ravel() - ztwz @ (lam * v)) * u
+                      + 2.0 * np.einsum("ab,b,ba->a", inverse, lam, ztwz)
+                      + system.zt(residual).ravel() * v)
+        grad_theta = np.bincount(system.column_theta, weights=per_column, minlength=len(theta))
+        return np.r_[grad_theta, grad_beta]
 
     def _quadrature(self, theta: np.ndarray, beta: np.ndarray, modes: dict) -> float:
         """Adaptive Gauss-Hermite for one scalar term: nodes centred and scaled at each mode."""

@@ -296,18 +296,20 @@ class DenseSystem(_WholeZ):
         coo = template.tocoo()
         self._rows, self._cols = coo.row, coo.col
         self._lambda = np.zeros((self.q, self.q))
-        self._pairs = _row_pairs(sparse.csr_matrix(self.Z))
-        self._diagonal = all(term.p == 1 for term in data.terms)
+        self.pairs = _row_pairs(sparse.csr_matrix(self.Z))
+        self.diagonal = all(term.p == 1 for term in data.terms)
+        # For a diagonal Lambda, the element of theta on each column (template is diagonal).
+        self.column_theta = self._lind if self.diagonal else None
 
     def ztwz(self, weights: np.ndarray) -> np.ndarray:
-        return _weighted_gram(self._pairs, weights, self.q)
+        return _weighted_gram(self.pairs, weights, self.q)
 
     def set_theta(self, theta: np.ndarray) -> None:
         self._lambda[self._rows, self._cols] = theta[self._lind]
 
     def factor(self, ztwz: np.ndarray) -> float:
         lam = self._lambda
-        if self._diagonal:  # scalar terms only: Lambda is diagonal, a scaling
+        if self.diagonal:  # scalar terms only: Lambda is diagonal, a scaling
             scale = np.diag(lam)
             a = ztwz * np.outer(scale, scale)
         else:
