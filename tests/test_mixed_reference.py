@@ -46,15 +46,6 @@ GLMER = reference("glmer_engine")
 LINEAR = [name for name in LMER if not name.startswith("anova")]
 GENERALIZED = [name for name in GLMER if not name.startswith("anova")]
 
-# InstEval (73,421 rows, three crossed factors) is the slow one (lmer: ~30 s on this machine);
-# the others take about a second or less. Marked slow while the engine needs more than ~10 s.
-SLOW = {"insteval_crossed_reml"}
-
-
-def maybe_slow(names: list[str]) -> list:
-    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
-
-
 # ------------------------------------------------------------------ data and fits
 @cache
 def dataset(name: str) -> pd.DataFrame:
@@ -190,7 +181,7 @@ def test_fixtures_cover_the_cases_of_issue_9():
 
 
 # ------------------------------------------------------------------ linear fits
-@pytest.mark.parametrize("name", maybe_slow(LINEAR))
+@pytest.mark.parametrize("name", LINEAR)
 def test_lmer_equals_lme4(name):
     ref, fit = LMER[name], lmer_fit(name)
     assert fit.nobs == ref["nobs"]
@@ -214,19 +205,19 @@ def test_lmer_equals_lme4(name):
     assert fit.converged
 
 
-@pytest.mark.parametrize("name", maybe_slow(LINEAR))
+@pytest.mark.parametrize("name", LINEAR)
 def test_lmer_variance_components_equal_lme4(name):
     vcov, ref_vcov, sdcor, ref_sdcor = match_varcorr(lmer_fit(name), LMER[name])
     assert_close(vcov, ref_vcov, 1e-4, 1e-6, "varcorr vcov")
     assert_close(sdcor, ref_sdcor, 1e-4, 1e-6, "varcorr sdcor")
 
 
-@pytest.mark.parametrize("name", maybe_slow(LINEAR))
+@pytest.mark.parametrize("name", LINEAR)
 def test_lmer_conditional_modes_equal_lme4(name):
     compare_ranef(lmer_fit(name), LMER[name], 1e-3)
 
 
-@pytest.mark.parametrize("name", maybe_slow(LINEAR))
+@pytest.mark.parametrize("name", LINEAR)
 def test_lmer_names_factors_as_lme4(name):
     """Grouping factors and varcorr rows named as ngrps() and as.data.frame(VarCorr()) name them."""
     ref, fit = LMER[name], lmer_fit(name)
