@@ -444,10 +444,11 @@ class _ScalarCoupling:
     """``B = Z2'WZ1`` and ``M M'`` of :class:`BlockedSystem` when every term is scalar.
 
     ``B``'s pattern is fixed, so its values come from one weighted ``bincount`` over the
-    rows; and with ``M = Lambda2 B S`` for a diagonal ``S``, the lower triangle of
-    ``B S^2 B'`` is one more ``bincount`` over the pairs of entries that share a column of
-    ``B``, where a sparse product ``M M'`` (a new pattern every call) costs several times
-    as much. For InstEval these are 1.8 million pairs.
+    rows; and with ``M = Lambda2 B S`` for a diagonal ``S``, each cell of the lower
+    triangle of ``B S^2 B'`` is a fixed sum over the pairs of ``B``'s entries that share a
+    column: one sparse matrix (cells x levels) times ``diag(S)^2``. A sparse product
+    ``M M'`` per evaluation costs five times as much (InstEval: 1.8 million pairs, 4 ms
+    against 20 ms).
     """
 
     def __init__(self, first, rest, q2: int) -> None:
@@ -468,7 +469,7 @@ class _ScalarCoupling:
         pair_start = np.repeat(np.cumsum(local + 1) - (local + 1), local + 1)
         self.second = np.repeat(starts[col], local + 1) + np.arange(len(self.first)) - pair_start
         flat = row[self.first] * q2 + row[self.second]
-        # Sorted by their place in M M', so that the bincount writes memory in order.
+        # Grouped by their cell of M M': one row of the sparse map per cell.
         order = np.argsort(flat, kind="stable")
         self.first, self.second, flat = self.first[order], self.second[order], flat[order]
         # One row per cell of M M' that some pair reaches: then B S^2 B' = pairs @ diag(S)^2.
