@@ -352,15 +352,19 @@ class BlockedSystem:
         self._lam2, self._lind2 = SparseSystem._lambda_template(rest)
         self._scalar = self.head.p == 1 and all(t.p == 1 for t in rest.terms)
         if self._scalar:
-            self._rest_pairs = _row_pairs(sparse.csr_matrix(self.Z2))
+            # Z2'WZ2 by its lower-triangle cells (few: each row meets one level per term).
+            rows, flat, products = _row_pairs(sparse.csr_matrix(self.Z2))
+            lower = flat // self.q2 >= flat % self.q2
+            self._c_cells, self._c_position = np.unique(flat[lower], return_inverse=True)
+            self._c_rows, self._c_products = rows[lower], products[lower]
             self._coupling = _ScalarCoupling(first.terms[0], rest.terms, self.q2)
 
     def ztwz(self, weights: np.ndarray) -> tuple:
         if self._scalar:
             b_data = self._coupling.weighted(weights)
-            return (self.head.ztwz(weights), b_data, _weighted_gram(self._rest_pairs, weights,
-                                                                   self.q2),
-                    self._coupling.pair_products(b_data))
+            c_data = np.bincount(self._c_position, minlength=len(self._c_cells),
+                                 weights=weights[self._c_rows] * self._c_products)
+            return self.head.ztwz(weights), b_data, c_data, self._coupling.pair_products(b_data)
         weighted = sparse.csc_matrix(self.Z2.multiply(weights[:, None]))
         return (self.head.ztwz(weights), sparse.csr_matrix(weighted.T @ self.Z1),
                 np.asarray((weighted.T @ self.Z2).todense()))
@@ -387,15 +391,16 @@ class BlockedSystem:
         logdet = head.factor(ztwz[0])
         if self._scalar:
             # Scalar terms only: Lambda is diagonal, so every product is a scaling.
-            _, b_data, c, products = ztwz
+            _, b_data, c_data, products = ztwz
             lam = lam2.diagonal()
             scale = head._t[0, 0] / head._chol[:, 0, 0]
             self._m = self._coupling.m_matrix(b_data, lam, scale)
-            schur = c - self._coupling.m_m_t(products, scale)
-            schur *= lam[:, None]
-            schur *= lam[None, :]
-            schur[np.diag_indices_from(schur)] += 1.0
-            return self._finish(logdet, schur)
+            q2, schur = self.q2, np.zeros(self.q2 * self.q2)
+            schur[self._c_cells] = c_data * lam[self._c_cells // q2] * lam[self._c_cells % q2]
+            cells, m_m_t = self._coupling.m_m_t(products, scale)
+            schur[cells] -= m_m_t * lam[cells // q2] * lam[cells % q2]
+            schur[::q2 + 1] += 1.0
+            return self._finish(logdet, schur.reshape(q2, q2))
         _, b, c = ztwz
         p, levels = head.p, head.levels
         a22 = np.asarray(lam2.T @ (lam2.T @ c).T).T + np.eye(self.q2)
@@ -412,7 +417,7 @@ class BlockedSystem:
     def _finish(self, logdet: float, schur: np.ndarray) -> float:
         """Factorise the Schur complement ``A22 - M M'`` (its lower triangle) densely."""
         try:
-            self._l22 = linalg.cholesky(schur, lower=True, check_finite=False)
+            self._l22 = linalg.cholesky(schur, lower=True, overwrite_a=True, check_finite=False)
         except linalg.LinAlgError:
             return np.inf
         return logdet + 2.0 * float(np.sum(np.log(np.diag(self._l22))))
@@ -491,12 +496,10 @@ class _ScalarCoupling:
     def pair_products(self, b_data: np.ndarray) -> np.ndarray:
         return b_data[self.first] * b_data[self.second]
 
-    def m_m_t(self, pair_products: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """The lower triangle of ``B S^2 B'`` (``S = diag(scale)``); the upper one is zero."""
+    def m_m_t(self, pair_products: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The lower triangle of ``B S^2 B'`` (``S = diag(scale)``): flat cells and values."""
         self.pairs.data = pair_products
-        out = np.zeros(self.q2 * self.q2)
-        out[self.cells] = self.pairs @ scale**2
-        return out.reshape(self.q2, self.q2)
+        return self.cells, self.pairs @ scale**2
 
     def m_matrix(self, b_data: np.ndarray, lam: np.ndarray, scale: np.ndarray):
         """``M = Lambda2 B S`` as a CSR matrix."""
