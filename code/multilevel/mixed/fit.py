@@ -137,11 +137,14 @@ def fit_linear(model: ModelData, reml: bool) -> MixedModelResult:
     """Fit checked model data (also used to refit for profiles and the bootstrap)."""
     scaled, scale = _scaled(model)
     deviance = LinearDeviance(scaled, reml, x_scale=scale)
-    # bobyqa, as lmer; the Nelder-Mead polish near the boundary costs too many
-    # evaluations where each factorises thousands of random effects.
+    # Scalar terms: BFGS on the exact gradient; otherwise bobyqa, as lmer. The Nelder-Mead
+    # polish near the boundary costs too many evaluations where each factorises thousands
+    # of random effects.
+    exact = deviance.value_and_gradient if deviance.has_gradient else None
     optimum = minimize_deviance(deviance, model.theta_start(), model.theta_lower(),
-                                model.is_diagonal_theta(), derivative_free=True,
-                                polish=model.q <= 2000)
+                                model.is_diagonal_theta(), derivative_free=exact is None,
+                                value_and_gradient=exact, canonical=model.canonical_theta,
+                                polish=model.q <= 2000, newton=model.q <= 2000)
     return MixedModelResult.from_linear(model, deviance, scale, optimum)
 
 

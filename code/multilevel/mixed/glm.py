@@ -23,7 +23,7 @@ from multilevel.mixed.terms import ModelData
 
 PRODUCT_ROWS = 512  # 2^512 < the largest double
 
-__all__ = ["FAMILIES", "Family", "GlmmDeviance", "collapse_cells", "deriv12"]
+__all__ = ["FAMILIES", "Family", "GlmmDeviance", "collapse_cells"]
 
 
 @dataclass(frozen=True)
@@ -275,23 +275,3 @@ class GlmmDeviance:
         weights, system, X = modes["weights"], self.system, self.data.X
         lzwx = system.lambda_t_times(system.zt(weights[:, None] * X))
         return np.linalg.inv(X.T @ (weights[:, None] * X) - lzwx.T @ system.solve(lzwx))
-
-
-def deriv12(fun, x: np.ndarray, step: float = 1e-4) -> tuple[float, np.ndarray, np.ndarray]:
-    """Value, gradient and Hessian by lme4's ``deriv12`` stencil (central, step 1e-4).
-
-    The gradient comes from the Hessian's own diagonal evaluations, as in lme4.
-    """
-    n, fx = x.size, fun(x)
-    shift = np.eye(n) * step
-    gradient, out = np.empty(n), np.empty((n, n))
-    for j in range(n):  # n is the number of parameters (a handful), not of rows
-        up, down = fun(x + shift[j]), fun(x - shift[j])
-        gradient[j] = (up - down) / (2 * step)
-        out[j, j] = (up - 2.0 * fx + down) / step**2
-        for i in range(j):
-            plus, minus = x + shift[i], x - shift[i]
-            out[i, j] = out[j, i] = (fun(plus + shift[j]) - fun(plus - shift[j])
-                                     - fun(minus + shift[j]) + fun(minus - shift[j])) / (4 * step**2)
-    fun(x)  # leave the conditional modes at x
-    return fx, gradient, out

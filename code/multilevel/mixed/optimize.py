@@ -23,9 +23,10 @@ import nlopt
 import numpy as np
 from scipy import optimize
 
-__all__ = ["OptimumResult", "minimize_deviance"]
+__all__ = ["OptimumResult", "deriv12", "minimize_deviance"]
 
 BOUNDARY_TOL = 1e-5  # lme4's boundary.tol
+NEWTON_MAX = 6  # parameters up to which the Newton polish's 1 + 2n^2 evaluations pay
 INTERIOR = 0.05  # variance parameters all above this: one gradient run suffices
 GRADIENT_TOL = 1e-4  # an exact deviance gradient this small marks an optimum
 
@@ -37,6 +38,31 @@ class OptimumResult:
     converged: bool
     attempts: list[dict]
     evaluations: int
+
+
+def _newton_polish(fun, x: np.ndarray, value: float, lower: np.ndarray,
+                   attempts: list[dict]) -> tuple[np.ndarray, float]:
+    """One Newton step on lme4's ``deriv12`` differences, kept if it does not raise the deviance.
+
+    The deviance is computed to about one unit in its last place (1e-11 for a deviance of
+    46,000), and the optimisers stop where that noise hides further decrease: in a flat
+    direction up to ~1e-6 from the optimum, a relative error of 1e-4 in a small variance
+    (the Chicago schools' slope variance of 0.0087). Differences over steps of 1e-4 stand
+    far above the noise, so one Newton step from there lands within ~1e-9.
+    """
+    _, gradient, hess = deriv12(fun, x)
+    try:
+        np.linalg.cholesky(hess)  # a minimum: the Hessian is positive definite
+        step = np.linalg.solve(hess, gradient)
+    except np.linalg.LinAlgError:
+        return x, value
+    trial = x - step
+    if np.any(trial < lower) or not np.all(np.isfinite(trial)):
+        return x, value
+    trial_value = fun(trial)
+    attempts.append({"method": "Newton step (deriv12)", "deviance": float(trial_value),
+                     "success": bool(trial_value <= value + 1e-14 * abs(value))})
+    return (trial, float(trial_value)) if attempts[-1]["success"] else (x, value)
 
 
 def _minimize_scalar(fun, count) -> OptimumResult:
@@ -93,6 +119,7 @@ def minimize_deviance(
     derivative_free: bool = False,
     value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
     canonical: Callable[[np.ndarray], np.ndarray] | None = None,
+    newton: bool = False,
 ) -> OptimumResult:
     """Minimise ``fun`` subject to ``x >= lower``; ``variance_mask`` marks the diagonal thetas.
 
@@ -104,7 +131,8 @@ def minimize_deviance(
     ``value_and_gradient``, where the deviance has an exact gradient, replaces the finite
     differences; that run is unbounded, since at a variance of exactly zero the gradient
     vanishes by symmetry and a bounded method would stop there, and ``canonical`` then
-    maps its answer back to the bounded form (the deviance is the same).
+    maps its answer back to the bounded form (the deviance is the same). ``newton`` adds
+    one Newton step on finite differences at an interior answer (see :func:`_newton_polish`).
     """
     evaluations = 0
 
@@ -118,6 +146,11 @@ def minimize_deviance(
         return _minimize_scalar(counted, lambda: evaluations)
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     attempts, best = [], None
+    if value_and_gradient is not None:
+        # A large deviance's gradient cannot be resolved below its rounding noise (STAR: a
+        # deviance of 60,594, a gradient that stays near 4e-5 at the optimum, where BFGS
+        # would go on for a hundred evaluations changing the deviance by 1e-9).
+        gtol = max(1e-6, 1e-9 * abs(counted(start)))
     with warnings.catch_warnings():
         # Finite-difference noise near the optimum makes scipy talk; the result is judged
         # by the deviance and the polish below, not by these messages.
@@ -129,7 +162,7 @@ def minimize_deviance(
                 label = "bobyqa (NLopt)"
             elif value_and_gradient is not None:
                 run = optimize.minimize(value_and_gradient, x0, method="BFGS", jac=True,
-                                        options={"gtol": 1e-6, "xrtol": 1e-12, "maxiter": 1000})
+                                        options={"gtol": gtol, "xrtol": 1e-12, "maxiter": 1000})
                 run.x = canonical(run.x)
                 # BFGS reports "precision loss" where its line search can no longer lower
                 # the deviance; with a vanishing gradient that point is the optimum.
@@ -164,6 +197,8 @@ def minimize_deviance(
             if run.fun <= value:
                 x, value = np.maximum(run.x, lower), float(run.fun)
                 success = success or bool(run.success)
+        if newton and not near_boundary and x.size <= NEWTON_MAX:
+            x, value = _newton_polish(counted, x, value, lower, attempts)
     for i in np.flatnonzero(variance_mask & (x > 0) & (x < BOUNDARY_TOL)):
         trial = x.copy()
         trial[i] = 0.0
@@ -172,3 +207,23 @@ def minimize_deviance(
             x, value = trial, trial_value
     return OptimumResult(x, float(fun(x)), bool(success and np.isfinite(value)), attempts,
                          evaluations)
+
+
+def deriv12(fun, x: np.ndarray, step: float = 1e-4) -> tuple[float, np.ndarray, np.ndarray]:
+    """Value, gradient and Hessian by lme4's ``deriv12`` stencil (central, step 1e-4).
+
+    The gradient comes from the Hessian's own diagonal evaluations, as in lme4.
+    """
+    n, fx = x.size, fun(x)
+    shift = np.eye(n) * step
+    gradient, out = np.empty(n), np.empty((n, n))
+    for j in range(n):  # n is the number of parameters (a handful), not of rows
+        up, down = fun(x + shift[j]), fun(x - shift[j])
+        gradient[j] = (up - down) / (2 * step)
+        out[j, j] = (up - 2.0 * fx + down) / step**2
+        for i in range(j):
+            plus, minus = x + shift[i], x - shift[i]
+            out[i, j] = out[j, i] = (fun(plus + shift[j]) - fun(plus - shift[j])
+                                     - fun(minus + shift[j]) + fun(minus - shift[j])) / (4 * step**2)
+    fun(x)  # leave the conditional modes at x
+    return fx, gradient, out

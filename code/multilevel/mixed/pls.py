@@ -31,6 +31,7 @@ from typing import TypeVar
 
 import numpy as np
 from scipy import linalg, sparse
+from scipy.linalg import lapack
 from sksparse.cholmod import analyze
 from threadpoolctl import ThreadpoolController
 
@@ -395,6 +396,7 @@ class BlockedSystem:
             lam = lam2.diagonal()
             scale = head._t[0, 0] / head._chol[:, 0, 0]
             self._m = self._coupling.m_matrix(b_data, lam, scale)
+            self._lam_scale = lam, scale
             q2, schur = self.q2, np.zeros(self.q2 * self.q2)
             schur[self._c_cells] = c_data * lam[self._c_cells // q2] * lam[self._c_cells % q2]
             cells, m_m_t = self._coupling.m_m_t(products, scale)
@@ -422,6 +424,28 @@ class BlockedSystem:
             return np.inf
         return logdet + 2.0 * float(np.sum(np.log(np.diag(self._l22))))
 
+    def _scalar_inverse_diagonal(self) -> list[np.ndarray]:
+        """``diag(A^-1)`` for scalar terms, from ``S^-1`` (LAPACK's potri) on the cells of ``M M'``.
+
+        The first term's ``(A^-1)_jj = (1 + M_j' S^-1 M_j) / L11_j^2``, and ``M_j' S^-1 M_j``
+        is a sum over the same pairs of ``B``'s entries as ``M M'``, so the fixed sparse map
+        gives it from ``S^-1`` on those cells; no ``q2 x q1`` product is formed.
+        """
+        s_inverse, info = lapack.dpotri(self._l22, lower=1)  # the lower triangle of S^-1
+        if info != 0:
+            raise np.linalg.LinAlgError("singular Schur complement")
+        lam, scale = self._lam_scale
+        cells, q2 = self._coupling.cells, self.q2
+        rows, cols = cells // q2, cells % q2
+        both = np.where(rows == cols, 1.0, 2.0) * lam[rows] * lam[cols]
+        quadratic = scale**2 * (self._coupling.pairs.T @ (both * s_inverse[rows, cols]))
+        out = [((1.0 + quadratic) / self.head._chol[:, 0, 0] ** 2)[:, None, None]]
+        diagonal, start = np.diag(s_inverse), 0
+        for term in self.data.terms[1:]:
+            out.append(diagonal[start:start + term.n_levels, None, None])
+            start += term.n_levels
+        return out
+
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         shape = rhs.shape
         r = rhs.reshape(self.q1 + self.q2, -1)
@@ -435,14 +459,22 @@ class BlockedSystem:
     def inverse_blocks(self) -> list[np.ndarray]:
         """Diagonal blocks of ``A^-1`` per term: (levels, p, p) arrays."""
         head, p = self.head, self.head.p
-        l22_inv = linalg.solve_triangular(self._l22, np.eye(self.q2), lower=True,
-                                          check_finite=False)
-        v = l22_inv @ self._m  # (q2, q1); level j's columns enter its block
+        if self._scalar:
+            return self._scalar_inverse_diagonal()
+        l22_inv, info = lapack.dtrtri(self._l22, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular Schur complement")
+        v = np.asarray((self._m.T @ l22_inv.T).T)  # (q2, q1); level j's columns enter its block
         inner = np.einsum("kga,kgb->gab", v.reshape(self.q2, head.levels, p),
                           v.reshape(self.q2, head.levels, p)) + np.eye(p)
         l_inv = np.linalg.inv(head._chol) if p > 1 else 1.0 / head._chol
-        out = [np.einsum("gba,gbc,gcd->gad", l_inv, inner, l_inv)]
-        return out + _diagonal_blocks(l22_inv.T @ l22_inv, self.data.terms[1:])
+        out, start = [np.einsum("gba,gbc,gcd->gad", l_inv, inner, l_inv)], 0
+        for term in self.data.terms[1:]:  # A^-1's blocks there: (L22^-1)'L22^-1, block by block
+            columns = l22_inv[:, start:start + term.p * term.n_levels]
+            columns = columns.reshape(self.q2, term.n_levels, term.p)
+            out.append(np.einsum("kga,kgb->gab", columns, columns))
+            start += term.p * term.n_levels
+        return out
 
 
 class _ScalarCoupling:

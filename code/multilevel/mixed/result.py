@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from multilevel._checks import MultilevelInputError
+from multilevel.mixed.optimize import deriv12
 from multilevel.mixed.terms import ModelData, group_labels
 
 __all__ = ["MixedModelResult", "MixedModelWarning"]
@@ -110,8 +111,6 @@ class MixedModelResult:
 
     @classmethod
     def from_glmm(cls, model, deviance, scale, optimum, warn: bool = True) -> MixedModelResult:
-        from multilevel.mixed.glm import deriv12
-
         x = optimum.x
         value, gradient, hess = deriv12(deviance, x)
         n_theta = model.n_theta
