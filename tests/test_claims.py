@@ -36,7 +36,7 @@ MINIMUM = {
     "conditional-models": 27,
     "correlated-effects": 17,
     "fixed-effects": 18,
-    "glmm-fitting": 15,
+    "glmm-fitting": 17,
     "levels-and-crossed": 15,
     "model-checking": 32,
     "pooling": 13,

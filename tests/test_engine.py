@@ -18,7 +18,7 @@ from fixture_rows import linear_rows, reference_csv
 import multilevel
 from multilevel.mixed.fit import _model_data, _scaled
 from multilevel.mixed.linear import LinearDeviance
-from multilevel.mixed.pls import BlockedSystem, DenseSystem, SparseSystem
+from multilevel.mixed.pls import BlockedSystem, DenseSystem, SparseSystem, penalized_system
 
 
 def crossed_rows(slope: bool, seed: int = 3) -> pd.DataFrame:
@@ -31,17 +31,19 @@ def crossed_rows(slope: bool, seed: int = 3) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "x": x, "g": g, "h": h})
 
 
-@pytest.mark.parametrize("formula, slope", [
-    ("y ~ x + (1 | g) + (1 | h)", False),  # scalar terms: the blocked system's fixed sparse maps
-    ("y ~ x + (1 + x | g) + (1 | h)", True),  # a vector term: the general blocked path
+@pytest.mark.parametrize("formula, slope, systems", [
+    # scalar terms: the blocked system's fixed sparse maps against the general systems
+    ("y ~ x + (1 | g) + (1 | h)", False, (BlockedSystem, DenseSystem, SparseSystem)),
+    ("y ~ x + (1 + x | g) + (1 | h)", True, (SparseSystem, DenseSystem)),  # a vector term
 ])
-def test_blocked_dense_and_sparse_systems_agree(formula, slope):
+def test_blocked_dense_and_sparse_systems_agree(formula, slope, systems):
     model = _model_data(formula, crossed_rows(slope))
+    assert isinstance(penalized_system(model), systems[0])  # q = 430 or 830: not dense
     theta = np.linspace(0.3, 0.9, model.n_theta)
     weights = np.random.default_rng(0).uniform(0.2, 1.5, len(model.y))  # PIRLS-like weights
     rhs = np.random.default_rng(1).normal(size=(model.q, 2))
     results = []
-    for system in (BlockedSystem(model), DenseSystem(model), SparseSystem(model)):
+    for system in (kind(model) for kind in systems):
         system.set_theta(theta)
         logdet = system.factor(system.ztwz(weights))
         blocks = np.concatenate([b.ravel() for b in system.inverse_blocks()])

@@ -224,7 +224,7 @@ def test_glmm_fitting_chapter_glue():
 
 
 def continuous_logit(rows: int = 3000, seed: int = 5) -> pd.DataFrame:
-    """0/1 rows with a continuous covariate (no two rows share a binomial cell), two nested factors."""
+    """0/1 rows, a continuous covariate (no two rows share a binomial cell), two nested factors."""
     rng = np.random.default_rng(seed)
     a, b, x = rng.integers(0, 12, rows), rng.integers(0, 4, rows), rng.normal(size=rows)
     eta = -0.4 + 0.8 * x + rng.normal(0, 0.7, 12)[a] + rng.normal(0, 0.4, 48)[a * 4 + b]

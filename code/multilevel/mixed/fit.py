@@ -290,12 +290,11 @@ def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # n
         (isinstance(system, DenseSystem) and system.diagonal) else None
     n_theta = model.n_theta
     optimum = minimize_deviance(
-        laplace, start, lower, mask, polish=False, gradient="2-point", value_and_gradient=exact,
+        laplace, start, lower, mask, polish=False, value_and_gradient=exact,
         canonical=lambda x: np.r_[model.canonical_theta(x[:n_theta]), x[n_theta:]])
     if nAGQ > 1:
         deviance.u = laplace.u
-        optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False,
-                                    gradient="2-point")
+        optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False)
     result = MixedModelResult.from_glmm(model, deviance, scale, optimum, warn=not separated)
     result.separated = separated
     result.converged = result.converged and not separated

@@ -177,13 +177,12 @@ class GlmmDeviance:
         value = modes["penalised"] + modes["logdet"] - 2.0 * self.constant
         if not np.isfinite(value):
             return np.inf, np.zeros_like(params)
-        if isinstance(system, DenseSystem):
-            return float(value), self._diagonal_gradient(theta, modes)
-        data, p = self.data, system.p
-        raw, codes = system.raw, system.codes
+        data, weights = self.data, modes["weights"]
         mu = self.family.mean(modes["eta"])
-        weights = modes["weights"]
         residual = self.successes - data.trials * mu
+        if isinstance(system, DenseSystem):
+            return float(value), self._diagonal_gradient(theta, modes, mu, residual)
+        p, raw, codes = system.p, system.raw, system.codes
         zl = raw @ system._t
         u = modes["u"].reshape(system.levels, p)
         inverse = system.inverse_blocks()[0]
@@ -202,18 +201,16 @@ class GlmmDeviance:
         rows, cols = system.term.tril()
         return float(value), np.r_[grad_lambda[rows, cols], grad_beta]
 
-    def _diagonal_gradient(self, theta: np.ndarray, modes: dict) -> np.ndarray:
+    def _diagonal_gradient(self, theta: np.ndarray, modes: dict, mu: np.ndarray,
+                           residual: np.ndarray) -> np.ndarray:
         """The gradient of :meth:`value_and_gradient` for scalar terms only (a diagonal Lambda).
 
         The same terms as for one random term, with ``A^-1`` as a dense matrix: the
         leverages come from the pairs of non-zeros in each row of ``Z``.
         """
         system: DenseSystem = self.system
-        data, u = self.data, modes["u"]
+        data, u, weights = self.data, modes["u"], modes["weights"]
         lam = theta[system.column_theta]
-        mu = self.family.mean(modes["eta"])
-        weights = modes["weights"]
-        residual = self.successes - data.trials * mu
         inverse = system.solve(np.eye(system.q))
         rows, flat, products = system.pairs
         scaled_inverse = (np.outer(lam, lam) * inverse).ravel()

@@ -1,16 +1,16 @@
 """The one optimiser policy for every fit.
 
-lme4 minimises the profiled deviance of a linear model with bobyqa (NLopt's
-implementation, through its ``nloptwrap``); so does :func:`minimize_deviance` with
-``derivative_free=True``, by NLopt itself, from lme4's start. Generalized models use
-L-BFGS-B with finite-difference gradients (or BFGS on the exact gradient where there
-is one), from lme4's start and, unless that run ends well inside the parameter space,
-again from a tenth of it (a start near zero reaches small positive variances that a
-gradient method started at 1 can miss by stopping on the boundary). When the runs
-disagree, or the answer is near the boundary, a bounded Nelder-Mead polish follows from
-the better one; then lme4's boundary check: a variance parameter within 1e-5 of zero is
-set to zero when that is no worse. A single variance parameter is found by Brent's
-method on its logarithm and compared with zero. Every step is kept in ``attempts``.
+Where the deviance has an exact gradient (linear models with scalar terms, Laplace fits
+with one term or with scalar terms and few random effects), BFGS runs on it. Elsewhere
+linear models use bobyqa, as lmer does (NLopt's, ``derivative_free=True``) and
+generalized ones L-BFGS-B on forward differences. Gradient runs start from lme4's start
+and, unless they end well inside the parameter space, again from a tenth of it (a start
+near zero reaches small positive variances that a run started at 1 can miss). When runs
+disagree, or the answer is near the boundary, a bounded Nelder-Mead polish follows; an
+interior linear optimum gets one Newton step; then lme4's boundary check sets a variance
+parameter within 1e-5 of zero to zero when that is no worse. A single variance parameter
+is found by Brent's method on its logarithm and compared with zero. Every step is kept
+in ``attempts``.
 """
 
 from __future__ import annotations
@@ -115,7 +115,6 @@ def minimize_deviance(
     variance_mask: np.ndarray,
     starts: tuple[float, ...] = (1.0, 0.1),
     polish: bool = True,
-    gradient: str = "3-point",
     derivative_free: bool = False,
     value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
     canonical: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -124,8 +123,7 @@ def minimize_deviance(
     """Minimise ``fun`` subject to ``x >= lower``; ``variance_mask`` marks the diagonal thetas.
 
     ``starts`` scale the variance parameters of ``start`` (other parameters are kept).
-    ``gradient`` is the finite-difference scheme: central differences by default; forward
-    differences halve the cost of a gradient where evaluations are expensive (PIRLS).
+    Gradients are forward differences, which halve the cost of central ones (PIRLS).
     ``derivative_free`` replaces the gradient runs by one run of bobyqa from lme4's start,
     as lmer does: a few dozen evaluations where a gradient run needs hundreds.
     ``value_and_gradient``, where the deviance has an exact gradient, replaces the finite
@@ -171,7 +169,7 @@ def minimize_deviance(
                 label = f"BFGS, exact gradient (start x{factor:g})"
             else:
                 run = optimize.minimize(counted, x0, method="L-BFGS-B", bounds=bounds,
-                                        jac=gradient,
+                                        jac="2-point",
                                         options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 500})
                 label = f"L-BFGS-B (start x{factor:g})"
             attempts.append({"method": label, "deviance": float(run.fun),

@@ -15,8 +15,8 @@ MixedModels.jl picks its block types):
 - :class:`DenseSystem`, for several terms with few random effects in all (Pastes,
   Penicillin, sleepstudy's ``||``): ``A`` as one dense matrix, factorised by LAPACK;
   at this size any sparse bookkeeping costs more than the arithmetic;
-- :class:`BlockedSystem`, for several terms whose terms after the largest have at most a
-  few thousand levels: the largest eliminated level by level, the rest dense;
+- :class:`BlockedSystem`, for several scalar terms whose terms after the largest have at
+  most a few thousand levels: the largest eliminated level by level, the rest dense;
 - :class:`SparseSystem`, beyond that: a sparse Cholesky factorisation by CHOLMOD
   (scikit-sparse), with the fill-reducing ordering computed once and reused for every
   ``theta``, as lme4 does.
@@ -188,12 +188,6 @@ def _row_pairs(z: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return np.concatenate(rows), np.concatenate(flat), np.concatenate(products)
 
 
-def _weighted_gram(pairs: tuple, weights: np.ndarray, q: int) -> np.ndarray:
-    """``Z'WZ`` as a dense q x q array from :func:`_row_pairs`."""
-    rows, flat, products = pairs
-    return np.bincount(flat, weights=weights[rows] * products, minlength=q * q).reshape(q, q)
-
-
 class _WholeZ:
     """What the systems that keep ``Z`` whole and ``Lambda`` as one matrix do alike."""
 
@@ -303,7 +297,9 @@ class DenseSystem(_WholeZ):
         self.column_theta = self._lind if self.diagonal else None
 
     def ztwz(self, weights: np.ndarray) -> np.ndarray:
-        return _weighted_gram(self.pairs, weights, self.q)
+        rows, flat, products = self.pairs
+        return np.bincount(flat, weights=weights[rows] * products,
+                           minlength=self.q * self.q).reshape(self.q, self.q)
 
     def set_theta(self, theta: np.ndarray) -> None:
         self._lambda[self._rows, self._cols] = theta[self._lind]
@@ -331,15 +327,16 @@ class DenseSystem(_WholeZ):
 
 
 class BlockedSystem:
-    """``A`` for several terms: the first (most levels) eliminated level by level, the rest dense.
+    """``A`` for several scalar terms: the first (most levels) eliminated level by level.
 
     The blocked Cholesky factorisation of MixedModels.jl: with the first term's levels
-    first, ``A = [[A11, A21'], [A21, A22]]`` where ``A11`` is block diagonal, so
-    ``L11`` comes level by level, ``M = A21 L11^-T`` stays as sparse as ``Z2'Z1``, and
-    only the Schur complement ``A22 - M M'`` (the other terms' levels, a few thousand at
-    most) needs a dense Cholesky factorisation, done by numpy's optimised LAPACK. For
-    InstEval (2,972 students, 1,128 lecturers, 14 departments) this is many times faster
-    than a general sparse factorisation.
+    first, ``A = [[A11, A21'], [A21, A22]]`` where ``A11`` is diagonal, so ``L11`` comes
+    level by level, ``M = A21 L11^-T`` stays as sparse as ``Z2'Z1``, and only the Schur
+    complement ``S = A22 - M M'`` (the other terms' levels, a few thousand at most) needs
+    a dense Cholesky factorisation, done by LAPACK. Every ``Lambda`` is diagonal, so all
+    products are scalings of fixed patterns (:class:`_ScalarCoupling`). For InstEval
+    (2,972 students, 1,128 lecturers, 14 departments) this is many times faster than a
+    general sparse factorisation. Vector-valued terms go to :class:`SparseSystem`.
     """
 
     MAX_DENSE = 3000  # the other terms' levels beyond which the sparse system is used
@@ -349,26 +346,21 @@ class BlockedSystem:
         first, rest = replace(data, terms=data.terms[:1]), replace(data, terms=data.terms[1:])
         self.head = BlockSystem(first)
         self.Z1, self.Z2 = first.z_matrix(), rest.z_matrix()
-        self.q1, self.q2, self.n_theta1 = first.q, rest.q, first.n_theta
-        self._lam2, self._lind2 = SparseSystem._lambda_template(rest)
-        self._scalar = self.head.p == 1 and all(t.p == 1 for t in rest.terms)
-        if self._scalar:
-            # Z2'WZ2 by its lower-triangle cells (few: each row meets one level per term).
-            rows, flat, products = _row_pairs(sparse.csr_matrix(self.Z2))
-            lower = flat // self.q2 >= flat % self.q2
-            self._c_cells, self._c_position = np.unique(flat[lower], return_inverse=True)
-            self._c_rows, self._c_products = rows[lower], products[lower]
-            self._coupling = _ScalarCoupling(first.terms[0], rest.terms, self.q2)
+        self.q1, self.q2 = first.q, rest.q
+        self._rest_theta = np.repeat(np.arange(1, len(data.terms)),
+                                     [t.n_levels for t in rest.terms])
+        # Z2'WZ2 by its lower-triangle cells (few: each row meets one level per term).
+        rows, flat, products = _row_pairs(sparse.csr_matrix(self.Z2))
+        lower = flat // self.q2 >= flat % self.q2
+        self._c_cells, self._c_position = np.unique(flat[lower], return_inverse=True)
+        self._c_rows, self._c_products = rows[lower], products[lower]
+        self._coupling = _ScalarCoupling(first.terms[0], rest.terms, self.q2)
 
     def ztwz(self, weights: np.ndarray) -> tuple:
-        if self._scalar:
-            b_data = self._coupling.weighted(weights)
-            c_data = np.bincount(self._c_position, minlength=len(self._c_cells),
-                                 weights=weights[self._c_rows] * self._c_products)
-            return self.head.ztwz(weights), b_data, c_data, self._coupling.pair_products(b_data)
-        weighted = sparse.csc_matrix(self.Z2.multiply(weights[:, None]))
-        return (self.head.ztwz(weights), sparse.csr_matrix(weighted.T @ self.Z1),
-                np.asarray((weighted.T @ self.Z2).todense()))
+        b_data = self._coupling.weighted(weights)
+        c_data = np.bincount(self._c_position, minlength=len(self._c_cells),
+                             weights=weights[self._c_rows] * self._c_products)
+        return self.head.ztwz(weights), b_data, c_data, self._coupling.pair_products(b_data)
 
     def zt(self, values: np.ndarray) -> np.ndarray:
         values = values.reshape(self.Z1.shape[0], -1)
@@ -378,73 +370,33 @@ class BlockedSystem:
         return self.head.z_times(b[:self.q1]) + self.Z2 @ b[self.q1:]
 
     def set_theta(self, theta: np.ndarray) -> None:
-        self.head.set_theta(theta[:self.n_theta1])
-        self._lam2.data = theta[self.n_theta1:][self._lind2]
+        self.head.set_theta(theta[:1])
+        self._lam2 = theta[self._rest_theta]
 
     def lambda_t_times(self, m: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.head.lambda_t_times(m[:self.q1]), self._lam2.T @ m[self.q1:]])
+        return np.concatenate([self.head.lambda_t_times(m[:self.q1]),
+                               (m[self.q1:].T * self._lam2).T])
 
-    def lambda_times(self, u: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.head.lambda_times(u[:self.q1]), self._lam2 @ u[self.q1:]])
+    lambda_times = lambda_t_times  # Lambda is diagonal
 
     def factor(self, ztwz: tuple) -> float:
-        head, lam2 = self.head, self._lam2
+        head, lam, q2 = self.head, self._lam2, self.q2
         logdet = head.factor(ztwz[0])
-        if self._scalar:
-            # Scalar terms only: Lambda is diagonal, so every product is a scaling.
-            _, b_data, c_data, products = ztwz
-            lam = lam2.diagonal()
-            scale = head._t[0, 0] / head._chol[:, 0, 0]
-            self._m = self._coupling.m_matrix(b_data, lam, scale)
-            self._lam_scale = lam, scale
-            q2, schur = self.q2, np.zeros(self.q2 * self.q2)
-            schur[self._c_cells] = c_data * lam[self._c_cells // q2] * lam[self._c_cells % q2]
-            cells, m_m_t = self._coupling.m_m_t(products, scale)
-            schur[cells] -= m_m_t * lam[cells // q2] * lam[cells % q2]
-            schur[::q2 + 1] += 1.0
-            return self._finish(logdet, schur.reshape(q2, q2))
-        _, b, c = ztwz
-        p, levels = head.p, head.levels
-        a22 = np.asarray(lam2.T @ (lam2.T @ c).T).T + np.eye(self.q2)
-        # A21 L11^-T: scale B by Lambda1 on the right, then by each level's L11^-T.
-        right = np.linalg.inv(np.swapaxes(head._chol, 1, 2)) if p > 1 else 1.0 / head._chol
-        right = np.einsum("ab,gbc->gac", head._t, right)  # T1 L11j^-T, one block per level
-        rows = (np.arange(levels)[:, None, None] * p + np.arange(p)[None, :, None]).repeat(p, 2)
-        cols = (np.arange(levels)[:, None, None] * p + np.arange(p)[None, None, :]).repeat(p, 1)
-        blocks = sparse.csr_matrix((right.ravel(), (rows.ravel(), cols.ravel())),
-                                   shape=(self.q1, self.q1))
-        self._m = sparse.csr_matrix(lam2.T @ b @ blocks)
-        return self._finish(logdet, a22 - (self._m @ self._m.T).toarray())
-
-    def _finish(self, logdet: float, schur: np.ndarray) -> float:
-        """Factorise the Schur complement ``A22 - M M'`` (its lower triangle) densely."""
-        try:
-            self._l22 = linalg.cholesky(schur, lower=True, overwrite_a=True, check_finite=False)
+        _, b_data, c_data, products = ztwz
+        scale = head._t[0, 0] / head._chol[:, 0, 0]
+        self._m = self._coupling.m_matrix(b_data, lam, scale)
+        self._scale = scale
+        schur = np.zeros(q2 * q2)
+        schur[self._c_cells] = c_data * lam[self._c_cells // q2] * lam[self._c_cells % q2]
+        cells, m_m_t = self._coupling.m_m_t(products, scale)
+        schur[cells] -= m_m_t * lam[cells // q2] * lam[cells % q2]
+        schur[::q2 + 1] += 1.0
+        try:  # LAPACK reads the lower triangle only
+            self._l22 = linalg.cholesky(schur.reshape(q2, q2), lower=True, overwrite_a=True,
+                                        check_finite=False)
         except linalg.LinAlgError:
             return np.inf
         return logdet + 2.0 * float(np.sum(np.log(np.diag(self._l22))))
-
-    def _scalar_inverse_diagonal(self) -> list[np.ndarray]:
-        """``diag(A^-1)`` for scalar terms, from ``S^-1`` (LAPACK's potri) on the cells of ``M M'``.
-
-        The first term's ``(A^-1)_jj = (1 + M_j' S^-1 M_j) / L11_j^2``, and ``M_j' S^-1 M_j``
-        is a sum over the same pairs of ``B``'s entries as ``M M'``, so the fixed sparse map
-        gives it from ``S^-1`` on those cells; no ``q2 x q1`` product is formed.
-        """
-        s_inverse, info = lapack.dpotri(self._l22, lower=1)  # the lower triangle of S^-1
-        if info != 0:
-            raise np.linalg.LinAlgError("singular Schur complement")
-        lam, scale = self._lam_scale
-        cells, q2 = self._coupling.cells, self.q2
-        rows, cols = cells // q2, cells % q2
-        both = np.where(rows == cols, 1.0, 2.0) * lam[rows] * lam[cols]
-        quadratic = scale**2 * (self._coupling.pairs.T @ (both * s_inverse[rows, cols]))
-        out = [((1.0 + quadratic) / self.head._chol[:, 0, 0] ** 2)[:, None, None]]
-        diagonal, start = np.diag(s_inverse), 0
-        for term in self.data.terms[1:]:
-            out.append(diagonal[start:start + term.n_levels, None, None])
-            start += term.n_levels
-        return out
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         shape = rhs.shape
@@ -457,24 +409,23 @@ class BlockedSystem:
         return np.vstack([x1, x2]).reshape(shape)
 
     def inverse_blocks(self) -> list[np.ndarray]:
-        """Diagonal blocks of ``A^-1`` per term: (levels, p, p) arrays."""
-        head, p = self.head, self.head.p
-        if self._scalar:
-            return self._scalar_inverse_diagonal()
-        l22_inv, info = lapack.dtrtri(self._l22, lower=1)
+        """``diag(A^-1)`` per term as (levels, 1, 1) arrays, from ``S^-1`` (LAPACK's potri).
+
+        The first term's ``(A^-1)_jj = (1 + M_j' S^-1 M_j) / L11_j^2``, and ``M_j' S^-1 M_j``
+        is a sum over the same pairs of ``B``'s entries as ``M M'``, so the fixed sparse map
+        gives it from ``S^-1`` on those cells; no ``q2 x q1`` product is formed.
+        """
+        s_inverse, info = lapack.dpotri(self._l22, lower=1)  # the lower triangle of S^-1
         if info != 0:
             raise np.linalg.LinAlgError("singular Schur complement")
-        v = np.asarray((self._m.T @ l22_inv.T).T)  # (q2, q1); level j's columns enter its block
-        inner = np.einsum("kga,kgb->gab", v.reshape(self.q2, head.levels, p),
-                          v.reshape(self.q2, head.levels, p)) + np.eye(p)
-        l_inv = np.linalg.inv(head._chol) if p > 1 else 1.0 / head._chol
-        out, start = [np.einsum("gba,gbc,gcd->gad", l_inv, inner, l_inv)], 0
-        for term in self.data.terms[1:]:  # A^-1's blocks there: (L22^-1)'L22^-1, block by block
-            columns = l22_inv[:, start:start + term.p * term.n_levels]
-            columns = columns.reshape(self.q2, term.n_levels, term.p)
-            out.append(np.einsum("kga,kgb->gab", columns, columns))
-            start += term.p * term.n_levels
-        return out
+        lam, cells, q2 = self._lam2, self._coupling.cells, self.q2
+        rows, cols = cells // q2, cells % q2
+        both = np.where(rows == cols, 1.0, 2.0) * lam[rows] * lam[cols]
+        quadratic = self._scale**2 * (self._coupling.pairs.T @ (both * s_inverse[rows, cols]))
+        out = [(1.0 + quadratic) / self.head._chol[:, 0, 0] ** 2]
+        levels = [t.n_levels for t in self.data.terms[1:-1]]
+        out += np.split(np.diag(s_inverse), np.cumsum(levels))
+        return [diagonal[:, None, None] for diagonal in out]
 
 
 class _ScalarCoupling:
@@ -546,4 +497,6 @@ def penalized_system(data: ModelData) -> BlockSystem | DenseSystem | BlockedSyst
     if data.q <= DenseSystem.MAX_Q:
         return DenseSystem(data)
     rest = sum(t.p * t.n_levels for t in data.terms[1:])
-    return BlockedSystem(data) if rest <= BlockedSystem.MAX_DENSE else SparseSystem(data)
+    scalar = all(t.p == 1 for t in data.terms)
+    return BlockedSystem(data) if scalar and rest <= BlockedSystem.MAX_DENSE else \
+        SparseSystem(data)
