@@ -164,7 +164,10 @@ class GlmmDeviance:
         return float(value - 2.0 * self.constant) if np.isfinite(value) else np.inf
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """The Laplace deviance and its exact gradient over ``(theta, beta)``, one random term.
+        """The Laplace deviance and its exact gradient over ``(theta, beta)``.
+
+        For one random term here; for scalar terms in a dense system in
+        :meth:`_diagonal_gradient`.
 
         The penalised part needs only its partial derivatives (the modes minimise it);
         ``log det A`` moves with Lambda directly and through the weights, which move with

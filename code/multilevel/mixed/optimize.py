@@ -47,7 +47,7 @@ def _newton_polish(fun, x: np.ndarray, value: float, lower: np.ndarray,
     The deviance is computed to about one unit in its last place (1e-11 for a deviance of
     46,000), and the optimisers stop where that noise hides further decrease: in a flat
     direction up to ~1e-6 from the optimum, a relative error of 1e-4 in a small variance
-    (the Chicago schools' slope variance of 0.0087). Differences over steps of 1e-4 stand
+    (High School and Beyond's slope variance, 0.0087). Differences over steps of 1e-4 stand
     far above the noise, so one Newton step from there lands within ~1e-9.
     """
     _, gradient, hess = deriv12(fun, x)
@@ -195,7 +195,10 @@ def minimize_deviance(
             if run.fun <= value:
                 x, value = np.maximum(run.x, lower), float(run.fun)
                 success = success or bool(run.success)
-        if newton and not near_boundary and x.size <= NEWTON_MAX:
+        # Only where the stopping rule sits at the deviance's noise: bobyqa's, or BFGS's on a
+        # deviance large enough to loosen its gradient tolerance.
+        noisy_stop = derivative_free or (value_and_gradient is not None and gtol >= 1e-5)
+        if newton and noisy_stop and not near_boundary and x.size <= NEWTON_MAX:
             x, value = _newton_polish(counted, x, value, lower, attempts)
     for i in np.flatnonzero(variance_mask & (x > 0) & (x < BOUNDARY_TOL)):
         trial = x.copy()
