@@ -137,14 +137,14 @@ def fit_linear(model: ModelData, reml: bool) -> MixedModelResult:
     """Fit checked model data (also used to refit for profiles and the bootstrap)."""
     scaled, scale = _scaled(model)
     deviance = LinearDeviance(scaled, reml, x_scale=scale)
-    # Scalar terms: BFGS on the exact gradient; otherwise bobyqa, as lmer. The Nelder-Mead
+    # Scalar terms: L-BFGS-B on the exact gradient; otherwise bobyqa, as lmer. The Nelder-Mead
     # polish near the boundary costs too many evaluations where each factorises thousands
     # of random effects.
     exact = deviance.value_and_gradient if deviance.has_gradient else None
     optimum = minimize_deviance(deviance, model.theta_start(), model.theta_lower(),
                                 model.is_diagonal_theta(), derivative_free=exact is None,
-                                value_and_gradient=exact, canonical=model.canonical_theta,
-                                polish=model.q <= 2000, newton=model.q <= 2000)
+                                value_and_gradient=exact, polish=model.q <= 2000,
+                                newton=model.q <= 2000)
     return MixedModelResult.from_linear(model, deviance, scale, optimum)
 
 
@@ -289,9 +289,11 @@ def fit_glmm(model: ModelData, family: str, nAGQ: int) -> MixedModelResult:  # n
     exact = laplace.value_and_gradient if isinstance(system, BlockSystem) or \
         (isinstance(system, DenseSystem) and system.diagonal) else None
     n_theta = model.n_theta
+    vector_terms = any(term.p > 1 for term in model.terms)
     optimum = minimize_deviance(
         laplace, start, lower, mask, polish=False, value_and_gradient=exact,
-        canonical=lambda x: np.r_[model.canonical_theta(x[:n_theta]), x[n_theta:]])
+        canonical=(lambda x: np.r_[model.canonical_theta(x[:n_theta]), x[n_theta:]])
+        if vector_terms else None)
     if nAGQ > 1:
         deviance.u = laplace.u
         optimum = minimize_deviance(deviance, optimum.x, lower, mask, starts=(1.0,), polish=False)

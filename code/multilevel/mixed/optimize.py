@@ -1,7 +1,8 @@
 """The one optimiser policy for every fit.
 
 Where the deviance has an exact gradient (linear models with scalar terms, Laplace fits
-with one term or with scalar terms and few random effects), BFGS runs on it. Elsewhere
+with one term or with scalar terms and few random effects), a quasi-Newton method runs
+on it. Elsewhere
 linear models use bobyqa, as lmer does (NLopt's, ``derivative_free=True``) and
 generalized ones L-BFGS-B on forward differences. Gradient runs start from lme4's start
 and, unless they end well inside the parameter space, again from a tenth of it (a start
@@ -127,9 +128,9 @@ def minimize_deviance(
     ``derivative_free`` replaces the gradient runs by one run of bobyqa from lme4's start,
     as lmer does: a few dozen evaluations where a gradient run needs hundreds.
     ``value_and_gradient``, where the deviance has an exact gradient, replaces the finite
-    differences; that run is unbounded, since at a variance of exactly zero the gradient
-    vanishes by symmetry and a bounded method would stop there, and ``canonical`` then
-    maps its answer back to the bounded form (the deviance is the same). ``newton`` adds
+    differences. With vector-valued terms, give ``canonical``: that run is unbounded (a
+    bounded one stalls where a diagonal element of Lambda reaches zero with its column
+    still non-zero) and ``canonical`` maps its answer back to the bounded form. ``newton`` adds
     one Newton step on finite differences at an interior answer (see :func:`_newton_polish`).
     """
     evaluations = 0
@@ -159,14 +160,21 @@ def minimize_deviance(
                 run = _bobyqa(counted, x0, lower, max_evaluations=100_000)
                 label = "bobyqa (NLopt)"
             elif value_and_gradient is not None:
-                run = optimize.minimize(value_and_gradient, x0, method="BFGS", jac=True,
-                                        options={"gtol": gtol, "xrtol": 1e-12, "maxiter": 1000})
-                run.x = canonical(run.x)
-                # BFGS reports "precision loss" where its line search can no longer lower
-                # the deviance; with a vanishing gradient that point is the optimum.
+                # Variances only: L-BFGS-B within the bounds (its scaled steps need fewer
+                # evaluations). Vector terms: unbounded BFGS, mapped back by ``canonical``.
+                method = "L-BFGS-B" if canonical is None else "BFGS"
+                run = optimize.minimize(
+                    value_and_gradient, x0, method=method, jac=True,
+                    bounds=bounds if canonical is None else None,
+                    options={"gtol": gtol, "maxiter": 1000, "ftol": 1e-15} if canonical is None
+                    else {"gtol": gtol, "maxiter": 1000, "xrtol": 1e-12})
+                if canonical is not None:
+                    run.x = canonical(run.x)
+                # Both stop with a line-search failure where they can no longer lower the
+                # deviance; with a vanishing gradient that point is the optimum.
                 run.success = run.success or bool(np.max(np.abs(run.jac)) < GRADIENT_TOL)
                 evaluations += run.nfev
-                label = f"BFGS, exact gradient (start x{factor:g})"
+                label = f"{method}, exact gradient (start x{factor:g})"
             else:
                 run = optimize.minimize(counted, x0, method="L-BFGS-B", bounds=bounds,
                                         jac="2-point",
