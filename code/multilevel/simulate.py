@@ -20,9 +20,16 @@ def _require_positive_int(value: int, name: str, minimum: int = 1) -> None:
         raise MultilevelInputError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
 
 
-def _require_nonnegative(value: float, name: str) -> None:
-    if not np.isfinite(value) or value < 0:
-        raise MultilevelInputError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+def _require_nonnegative(**values: float) -> None:
+    for name, value in values.items():
+        if not np.isfinite(value) or value < 0:
+            raise MultilevelInputError(f"`{name}` must be a finite number >= 0, got {value!r}.")
+
+
+def _require_finite(**values: float) -> None:
+    for name, value in values.items():
+        if not np.isfinite(value):
+            raise MultilevelInputError(f"`{name}` must be a finite number, got {value!r}.")
 
 
 def simulate_clustered(
@@ -126,8 +133,7 @@ def simulate_students(
     """
     _require_positive_int(n_students, "n_students", minimum=2)
     _require_positive_int(n_exams, "n_exams")
-    _require_nonnegative(sigma_aptitude, "sigma_aptitude")
-    _require_nonnegative(sigma_exam, "sigma_exam")
+    _require_nonnegative(sigma_aptitude=sigma_aptitude, sigma_exam=sigma_exam)
     rng = np.random.default_rng(seed)
     n = n_students * n_exams
     student = np.repeat(np.arange(1, n_students + 1), n_exams)
@@ -185,7 +191,7 @@ def simulate_kansas(
     """
     _require_positive_int(n_states, "n_states", minimum=2)
     _require_positive_int(n_counties, "n_counties", minimum=2)
-    _require_nonnegative(sigma_county, "sigma_county")
+    _require_nonnegative(sigma_county=sigma_county)
     rng = np.random.default_rng(seed)
     state_index = np.repeat(np.arange(n_states), n_counties)
     mean_income = rng.uniform(0.7, 2.1, size=n_states)
@@ -300,8 +306,7 @@ def simulate_red_blue(
     (['state', 'income', 'vote', 'state_avg_income'], 48)
     """
     _require_positive_int(n_respondents, "n_respondents", minimum=1000)
-    _require_nonnegative(sd_intercept, "sd_intercept")
-    _require_nonnegative(sd_slope, "sd_slope")
+    _require_nonnegative(sd_intercept=sd_intercept, sd_slope=sd_slope)
     if not -1 <= correlation <= 1:
         raise MultilevelInputError(f"`correlation` must lie in [-1, 1], got {correlation!r}.")
     rng = np.random.default_rng(seed)
@@ -384,12 +389,9 @@ def simulate_varying_intercepts(
         raise MultilevelInputError(
             f"`max_size` ({max_size}) must be at least `min_size` ({min_size})."
         )
-    _require_nonnegative(sigma_group, "sigma_group")
-    _require_nonnegative(sigma_residual, "sigma_residual")
-    for name, value in (("slope", slope), ("gamma0", gamma0), ("gamma1", gamma1),
-                        ("covariate_on_group", covariate_on_group)):
-        if not np.isfinite(value):
-            raise MultilevelInputError(f"`{name}` must be a finite number, got {value!r}.")
+    _require_nonnegative(sigma_group=sigma_group, sigma_residual=sigma_residual)
+    _require_finite(slope=slope, gamma0=gamma0, gamma1=gamma1,
+                    covariate_on_group=covariate_on_group)
     rng = np.random.default_rng(seed)
     sizes = rng.permutation(np.round(np.geomspace(min_size, max_size, n_groups)).astype(int))
     group = np.repeat(np.arange(1, n_groups + 1), sizes)
@@ -433,10 +435,8 @@ def simulate_fe_logit(
     """
     _require_positive_int(n_groups, "n_groups", minimum=2)
     _require_positive_int(group_size, "group_size")
-    _require_nonnegative(sigma_group, "sigma_group")
-    for name, value in (("slope", slope), ("covariate_on_group", covariate_on_group)):
-        if not np.isfinite(value):
-            raise MultilevelInputError(f"`{name}` must be a finite number, got {value!r}.")
+    _require_nonnegative(sigma_group=sigma_group)
+    _require_finite(slope=slope, covariate_on_group=covariate_on_group)
     rng = np.random.default_rng(seed)
     group = np.repeat(np.arange(n_groups), group_size)
     alpha = rng.normal(0.0, sigma_group, size=n_groups)[group]

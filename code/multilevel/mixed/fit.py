@@ -82,7 +82,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True) -> MixedModelResul
     The relative covariance parameters ``theta`` are the only ones optimised: for given
     ``theta`` the fixed effects and the residual variance have closed forms (the
     profiled deviance of Bates et al. 2015). One random term uses a block-diagonal
-    factorisation; several (nested or crossed) a sparse Cholesky factorisation.
+    factorisation; several (nested or crossed) a dense, blocked or sparse one, by size.
 
     Parameters
     ----------

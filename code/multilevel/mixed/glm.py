@@ -110,10 +110,10 @@ class GlmmDeviance:
         """The log-likelihood less its constant: the sum of ``k eta - n b(eta)`` over cells."""
         if self.family.name != "binomial" or not self.unit_trials:
             return float(self.successes @ eta - self.data.trials @ self.family.cumulant(eta))
-        # 0/1 rows that could not be collapsed, often hundreds of thousands. Here
-        # b(eta) = max(eta, 0) + log(1 + e^-|eta|), and numpy's float64 log is scalar code on
-        # AVX2 machines (np.logaddexp: 5 ms for 200,000 values), so the logs are summed as
-        # logs of column products of PRODUCT_ROWS factors in (1, 2], which cannot overflow.
+        # 0/1 rows that could not be collapsed, often hundreds of thousands: numpy's float64
+        # log is scalar code on AVX2 machines (np.logaddexp: 5 ms for 200,000 values), so in
+        # b(eta) = max(eta, 0) + log(1 + e^-|eta|) the logs are summed as logs of column
+        # products of PRODUCT_ROWS factors in (1, 2], which cannot overflow.
         factors = 1.0 + np.exp(-np.abs(eta))
         whole = len(factors) // PRODUCT_ROWS * PRODUCT_ROWS
         log_sum = np.log(factors[:whole].reshape(PRODUCT_ROWS, -1).prod(axis=0)).sum() + \
@@ -164,15 +164,13 @@ class GlmmDeviance:
         return float(value - 2.0 * self.constant) if np.isfinite(value) else np.inf
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """The Laplace deviance and its exact gradient over ``(theta, beta)``.
+        """The Laplace deviance and its exact gradient over ``(theta, beta)``, one random term.
 
-        For one random term here; for scalar terms in a dense system in
-        :meth:`_diagonal_gradient`.
-
-        The penalised part needs only its partial derivatives (the modes minimise it);
-        ``log det A`` moves with Lambda directly and through the weights, which move with
-        beta, Lambda and the modes, whose own derivative follows from the score being 0.
-        Without it, each gradient would cost ``2 (len(theta) + len(beta))`` PIRLS runs.
+        (Scalar terms in a dense system: :meth:`_diagonal_gradient`.) The penalised part
+        needs only its partial derivatives (the modes minimise it); ``log det A`` moves with
+        Lambda directly and through the weights, which move with beta, Lambda and the modes,
+        whose own derivative follows from the score being 0. Without it, each gradient would
+        cost ``2 (len(theta) + len(beta))`` PIRLS runs.
         """
         system = self.system
         theta, beta = self.split(params)
@@ -206,11 +204,8 @@ class GlmmDeviance:
 
     def _diagonal_gradient(self, theta: np.ndarray, modes: dict, mu: np.ndarray,
                            residual: np.ndarray) -> np.ndarray:
-        """The gradient of :meth:`value_and_gradient` for scalar terms only (a diagonal Lambda).
-
-        The same terms as for one random term, with ``A^-1`` as a dense matrix: the
-        leverages come from the pairs of non-zeros in each row of ``Z``.
-        """
+        """:meth:`value_and_gradient` for scalar terms (Lambda diagonal) with a dense ``A^-1``:
+        the same terms as for one random term, leverages from the pairs of non-zeros of ``Z``."""
         system: DenseSystem = self.system
         data, u, weights = self.data, modes["u"], modes["weights"]
         lam = theta[system.column_theta]

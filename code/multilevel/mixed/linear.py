@@ -58,6 +58,9 @@ class LinearDeviance:
         self.ztxy = self.system.zt(xy)
         self.column_term = np.repeat(np.arange(len(data.terms)),
                                      [t.p * t.n_levels for t in data.terms])
+        # value_and_gradient needs scalar terms (Lambda diagonal) and an affordable diag(A^-1).
+        self.has_gradient = all(t.p == 1 for t in data.terms) and \
+            not isinstance(self.system, SparseSystem)
 
     def solve(self, theta: np.ndarray, beta_fixed: np.ndarray | None = None) -> LinearSolution:
         """lme4's solution at ``theta``; ``beta_fixed`` holds beta instead of solving for it."""
@@ -85,19 +88,12 @@ class LinearDeviance:
     def __call__(self, theta: np.ndarray) -> float:
         return self.solve(theta).deviance
 
-    @property
-    def has_gradient(self) -> bool:
-        """Every term scalar (Lambda diagonal) and ``A^-1``'s diagonal affordable."""
-        return all(t.p == 1 for t in self.data.terms) and not isinstance(self.system,
-                                                                           SparseSystem)
-
     def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The profiled deviance and its exact gradient, for scalar terms only.
 
-        With ``V = I + Z Lambda Lambda' Z'`` (residual variance 1) and term k's columns
-        ``Z_k`` scaled by ``theta_k``, ``dV/dtheta_k = 2 theta_k Z_k Z_k'``, and the
-        push-through identity ``Lambda'Z'V^-1 = A^-1 Lambda'Z'`` turns every piece into
-        sums over term k's levels a of quantities the solve already has, over ``theta_k``:
+        With ``V = I + Z Lambda Lambda' Z'``, ``dV/dtheta_k = 2 theta_k Z_k Z_k'`` (term k's
+        columns), and ``Lambda'Z'V^-1 = A^-1 Lambda'Z'`` turns every piece into sums over
+        term k's levels a of quantities the solve already has, over ``theta_k``:
         ``d log|A| = 2 sum (1 - (A^-1)_aa)``, ``d pwrss = -2 sum u_a^2`` (the modes
         satisfy ``Lambda'Z'r = u``) and ``d log|X'V^-1X| = -2 sum c_a' (X'V^-1X)^-1 c_a``
         with ``c_a`` the rows of ``A^-1 Lambda'Z'X``. Only ``diag(A^-1)`` costs extra.

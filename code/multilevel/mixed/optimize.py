@@ -45,11 +45,10 @@ def _newton_polish(fun, x: np.ndarray, value: float, lower: np.ndarray,
                    attempts: list[dict]) -> tuple[np.ndarray, float]:
     """One Newton step on lme4's ``deriv12`` differences, kept if it does not raise the deviance.
 
-    The deviance is computed to about one unit in its last place (1e-11 for a deviance of
-    46,000), and the optimisers stop where that noise hides further decrease: in a flat
-    direction up to ~1e-6 from the optimum, a relative error of 1e-4 in a small variance
-    (High School and Beyond's slope variance, 0.0087). Differences over steps of 1e-4 stand
-    far above the noise, so one Newton step from there lands within ~1e-9.
+    Optimisers stop where the deviance's rounding noise (1e-11 at 46,000) hides further
+    decrease: in a flat direction up to 1e-6 from the optimum, 1e-4 of a small variance
+    (High School and Beyond's slope variance, 0.0087). Differences over steps of 1e-4
+    stand far above the noise; one Newton step from there lands within ~1e-9.
     """
     _, gradient, hess = deriv12(fun, x)
     try:
@@ -130,8 +129,8 @@ def minimize_deviance(
     ``value_and_gradient``, where the deviance has an exact gradient, replaces the finite
     differences. With vector-valued terms, give ``canonical``: that run is unbounded (a
     bounded one stalls where a diagonal element of Lambda reaches zero with its column
-    still non-zero) and ``canonical`` maps its answer back to the bounded form. ``newton`` adds
-    one Newton step on finite differences at an interior answer (see :func:`_newton_polish`).
+    still non-zero) and ``canonical`` maps its answer back to the bounded form.
+    ``newton`` adds one Newton step at an interior answer (see :func:`_newton_polish`).
     """
     evaluations = 0
 
@@ -147,8 +146,8 @@ def minimize_deviance(
     attempts, best = [], None
     if value_and_gradient is not None:
         # A large deviance's gradient cannot be resolved below its rounding noise (STAR: a
-        # deviance of 60,594, a gradient that stays near 4e-5 at the optimum, where BFGS
-        # would go on for a hundred evaluations changing the deviance by 1e-9).
+        # deviance of 60,594 and a gradient near 4e-5 at the optimum, where BFGS went on for
+        # a hundred evaluations changing the deviance by 1e-9).
         gtol = max(1e-6, 1e-9 * abs(counted(start)))
     with warnings.catch_warnings():
         # Finite-difference noise near the optimum makes scipy talk; the result is judged
@@ -162,14 +161,13 @@ def minimize_deviance(
             elif value_and_gradient is not None:
                 # Variances only: L-BFGS-B within the bounds (its scaled steps need fewer
                 # evaluations). Vector terms: unbounded BFGS, mapped back by ``canonical``.
-                method = "L-BFGS-B" if canonical is None else "BFGS"
-                run = optimize.minimize(
-                    value_and_gradient, x0, method=method, jac=True,
-                    bounds=bounds if canonical is None else None,
-                    options={"gtol": gtol, "maxiter": 1000, "ftol": 1e-15} if canonical is None
-                    else {"gtol": gtol, "maxiter": 1000, "xrtol": 1e-12})
-                if canonical is not None:
-                    run.x = canonical(run.x)
+                bounded = canonical is None
+                method = "L-BFGS-B" if bounded else "BFGS"
+                tolerance = {"ftol": 1e-15} if bounded else {"xrtol": 1e-12}
+                run = optimize.minimize(value_and_gradient, x0, method=method, jac=True,
+                                        bounds=bounds if bounded else None,
+                                        options={"gtol": gtol, "maxiter": 1000, **tolerance})
+                run.x = run.x if bounded else canonical(run.x)
                 # Both stop with a line-search failure where they can no longer lower the
                 # deviance; with a vanishing gradient that point is the optimum.
                 run.success = run.success or bool(np.max(np.abs(run.jac)) < GRADIENT_TOL)
@@ -203,8 +201,8 @@ def minimize_deviance(
             if run.fun <= value:
                 x, value = np.maximum(run.x, lower), float(run.fun)
                 success = success or bool(run.success)
-        # Only where the stopping rule sits at the deviance's noise: bobyqa's, or BFGS's on a
-        # deviance large enough to loosen its gradient tolerance.
+        # Only where the stopping rule sits at the deviance's noise: bobyqa's, or a gradient
+        # run's on a deviance large enough to loosen its tolerance.
         noisy_stop = derivative_free or (value_and_gradient is not None and gtol >= 1e-5)
         if newton and noisy_stop and not near_boundary and x.size <= NEWTON_MAX:
             x, value = _newton_polish(counted, x, value, lower, attempts)

@@ -330,13 +330,12 @@ class BlockedSystem:
     """``A`` for several scalar terms: the first (most levels) eliminated level by level.
 
     The blocked Cholesky factorisation of MixedModels.jl: with the first term's levels
-    first, ``A = [[A11, A21'], [A21, A22]]`` where ``A11`` is diagonal, so ``L11`` comes
-    level by level, ``M = A21 L11^-T`` stays as sparse as ``Z2'Z1``, and only the Schur
-    complement ``S = A22 - M M'`` (the other terms' levels, a few thousand at most) needs
-    a dense Cholesky factorisation, done by LAPACK. Every ``Lambda`` is diagonal, so all
-    products are scalings of fixed patterns (:class:`_ScalarCoupling`). For InstEval
-    (2,972 students, 1,128 lecturers, 14 departments) this is many times faster than a
-    general sparse factorisation. Vector-valued terms go to :class:`SparseSystem`.
+    first, ``A = [[A11, A21'], [A21, A22]]`` with ``A11`` diagonal, ``M = A21 L11^-T`` is
+    as sparse as ``Z2'Z1``, and only ``S = A22 - M M'`` (the other terms' levels, a few
+    thousand at most) needs a dense Cholesky factorisation (LAPACK). With ``Lambda``
+    diagonal all products are scalings of fixed patterns (:class:`_ScalarCoupling`).
+    InstEval (2,972 students, 1,128 lecturers, 14 departments) fits many times faster
+    than by a general sparse factorisation, which vector-valued terms use.
     """
 
     MAX_DENSE = 3000  # the other terms' levels beyond which the sparse system is used
@@ -411,9 +410,8 @@ class BlockedSystem:
     def inverse_blocks(self) -> list[np.ndarray]:
         """``diag(A^-1)`` per term as (levels, 1, 1) arrays, from ``S^-1`` (LAPACK's potri).
 
-        The first term's ``(A^-1)_jj = (1 + M_j' S^-1 M_j) / L11_j^2``, and ``M_j' S^-1 M_j``
-        is a sum over the same pairs of ``B``'s entries as ``M M'``, so the fixed sparse map
-        gives it from ``S^-1`` on those cells; no ``q2 x q1`` product is formed.
+        The first term's ``(A^-1)_jj = (1 + M_j' S^-1 M_j) / L11_j^2``, a sum over the pairs
+        of ``M M'``: the fixed sparse map gives it from ``S^-1`` on those cells.
         """
         s_inverse, info = lapack.dpotri(self._l22, lower=1)  # the lower triangle of S^-1
         if info != 0:
@@ -431,12 +429,11 @@ class BlockedSystem:
 class _ScalarCoupling:
     """``B = Z2'WZ1`` and ``M M'`` of :class:`BlockedSystem` when every term is scalar.
 
-    ``B``'s pattern is fixed, so its values come from one weighted ``bincount`` over the
-    rows; and with ``M = Lambda2 B S`` for a diagonal ``S``, each cell of the lower
-    triangle of ``B S^2 B'`` is a fixed sum over the pairs of ``B``'s entries that share a
-    column: one sparse matrix (cells x levels) times ``diag(S)^2``. A sparse product
-    ``M M'`` per evaluation costs five times as much (InstEval: 1.8 million pairs, 4 ms
-    against 20 ms).
+    ``B``'s pattern is fixed, so its values are one weighted ``bincount`` over the rows; with
+    ``M = Lambda2 B S`` for a diagonal ``S``, each cell of the lower triangle of ``B S^2 B'``
+    is a fixed sum over the pairs of ``B``'s entries that share a column: one sparse matrix
+    (cells x levels) times ``diag(S)^2``, 4 ms for InstEval's 1.8 million pairs against
+    20 ms for a sparse product ``M M'`` per evaluation.
     """
 
     def __init__(self, first, rest, q2: int) -> None:
