@@ -201,9 +201,9 @@ def minimize_deviance(
             if run.fun <= value:
                 x, value = np.maximum(run.x, lower), float(run.fun)
                 success = success or bool(run.success)
-        # Only where the stopping rule sits at the deviance's noise: bobyqa's, or a gradient
-        # run's on a deviance large enough to loosen its tolerance.
-        noisy_stop = derivative_free or (value_and_gradient is not None and gtol >= 1e-5)
+        # Only where the stopping rule sits at the deviance's rounding noise, which grows
+        # with its size: from 10^4 (ftol_abs 1e-12 is then below one unit in the last place).
+        noisy_stop = abs(value) >= 1e4 and (derivative_free or value_and_gradient is not None)
         if newton and noisy_stop and not near_boundary and x.size <= NEWTON_MAX:
             x, value = _newton_polish(counted, x, value, lower, attempts)
     for i in np.flatnonzero(variance_mask & (x > 0) & (x < BOUNDARY_TOL)):
