@@ -24,7 +24,7 @@ import nlopt
 import numpy as np
 from scipy import optimize
 
-__all__ = ["OptimumResult", "deriv12", "minimize_deviance"]
+__all__ = ["INTERIOR", "OptimumResult", "deriv12", "minimize_deviance"]
 
 BOUNDARY_TOL = 1e-5  # lme4's boundary.tol
 NEWTON_MAX = 6  # parameters up to which the Newton polish's 1 + 2n^2 evaluations pay
