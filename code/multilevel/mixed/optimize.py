@@ -2,9 +2,8 @@
 
 Where the deviance has an exact gradient (linear models with scalar terms, Laplace fits
 with one term or with scalar terms and few random effects), a quasi-Newton method runs
-on it. Elsewhere
-linear models use bobyqa, as lmer does (NLopt's, ``derivative_free=True``) and
-generalized ones L-BFGS-B on forward differences. Gradient runs start from lme4's start
+on it. Elsewhere linear models use bobyqa, as lmer does (NLopt's,
+``derivative_free=True``), and generalized ones L-BFGS-B on forward differences. Gradient runs start from lme4's start
 and, unless they end well inside the parameter space, again from a tenth of it (a start
 near zero reaches small positive variances that a run started at 1 can miss). When runs
 disagree, or the answer is near the boundary, a bounded Nelder-Mead polish follows; an
